@@ -1,0 +1,1 @@
+"""honing: optimize any text artifact with LLM reflection on rich evaluation feedback."""

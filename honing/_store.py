@@ -1,0 +1,116 @@
+"""The ``Store`` protocol and the in-memory store.
+
+A store persists a run's append-only log (see ``_records``). Contract:
+
+* ``open(header)`` creates the run, or returns what an earlier session of the
+  same run stored; a header whose fingerprint differs (another seed or
+  objective) raises ``StoreMismatchError``.
+* ``start_evaluation`` is written *before* the evaluator is called. On resume,
+  an evaluation that was started but never finished counts as spent budget and
+  is not run again, so a crash can never make the evaluator run more often
+  than the budget allows, nor run one (candidate, example) pair twice.
+* Writes may come from several threads; implementations serialize them.
+* Records are immutable once written.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
+
+
+class StoreError(RuntimeError):
+    """The run store cannot be used (corrupted, foreign, or mismatched)."""
+
+
+class StoreMismatchError(StoreError):
+    """The store holds a different run (another seed or objective)."""
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    fingerprint: str
+    objective: str | None
+    background: str | None
+    seed_components: dict[str, str] | None
+    candidate_is_str: bool
+
+
+@dataclass
+class StoredRun:
+    header: RunHeader | None = None
+    candidates: list[CandidateRecord] = field(default_factory=list)
+    evaluations: list[EvaluationRecord] = field(default_factory=list)
+    proposals: list[ProposalRecord] = field(default_factory=list)
+    started: list[tuple[int, str]] = field(default_factory=list)  # unfinished evaluations
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_new(self) -> bool:
+        return not (self.candidates or self.evaluations or self.proposals)
+
+
+class Store(Protocol):
+    def open(self, header: RunHeader, session: dict[str, Any]) -> StoredRun: ...
+
+    def add_candidate(self, record: CandidateRecord) -> None: ...
+
+    def start_evaluation(self, candidate_id: int, example_key: str) -> None: ...
+
+    def add_evaluation(self, record: EvaluationRecord) -> None: ...
+
+    def add_proposal(self, record: ProposalRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """Keeps the log in memory. Useful for tests and throwaway runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._run = StoredRun()
+
+    def open(self, header: RunHeader, session: dict[str, Any]) -> StoredRun:
+        with self._lock:
+            if self._run.header is not None and self._run.header.fingerprint != header.fingerprint:
+                raise StoreMismatchError(
+                    "this store holds a run with a different seed candidate or objective; "
+                    "use a new store (or run_dir) for a new problem"
+                )
+            self._run.header = header
+            self._run.sessions.append(dict(session))
+            return StoredRun(
+                header=header,
+                candidates=list(self._run.candidates),
+                evaluations=list(self._run.evaluations),
+                proposals=list(self._run.proposals),
+                started=list(self._pending()),
+                sessions=list(self._run.sessions),
+            )
+
+    def _pending(self) -> list[tuple[int, str]]:
+        done = {(e.candidate_id, e.example_key) for e in self._run.evaluations}
+        return [s for s in self._run.started if s not in done]
+
+    def add_candidate(self, record: CandidateRecord) -> None:
+        with self._lock:
+            self._run.candidates.append(record)
+
+    def start_evaluation(self, candidate_id: int, example_key: str) -> None:
+        with self._lock:
+            self._run.started.append((candidate_id, example_key))
+
+    def add_evaluation(self, record: EvaluationRecord) -> None:
+        with self._lock:
+            self._run.evaluations.append(record)
+
+    def add_proposal(self, record: ProposalRecord) -> None:
+        with self._lock:
+            self._run.proposals.append(record)
+
+    def close(self) -> None:
+        pass

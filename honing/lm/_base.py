@@ -1,0 +1,70 @@
+"""The LM protocol: one method, ``complete(messages) -> Completion``.
+
+Everything honing sends to a language model goes through this protocol, so a
+hosted provider, the embedded local model and a scripted test LM are
+interchangeable. Messages use the OpenAI chat format: a list of
+``{"role": ..., "content": ...}`` where ``content`` is a string or a list of
+parts (``{"type": "text", "text": ...}`` / ``{"type": "image_url", ...}``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One reply of a language model, with what it cost."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    model: str | None = None
+    duration_s: float = 0.0
+
+
+@runtime_checkable
+class LM(Protocol):
+    """A chat model. Implementations must be safe to call from several threads.
+
+    ``context_window`` (tokens) is optional; when an implementation has one,
+    prompt builders use it to trim side information instead of overflowing.
+    """
+
+    def complete(self, messages: list[Message]) -> Completion: ...
+
+
+class LMError(RuntimeError):
+    """A language model call failed for good (after retries)."""
+
+
+class TransientLMError(LMError):
+    """A failure worth retrying: rate limits, timeouts, dropped connections."""
+
+
+def messages_to_text(messages: list[Message]) -> str:
+    """Flatten chat messages to plain text (image parts become a placeholder)."""
+    chunks = []
+    for message in messages:
+        content = message.get("content", "")
+        if isinstance(content, str):
+            chunks.append(content)
+            continue
+        for part in content:
+            if part.get("type") == "text":
+                chunks.append(part.get("text", ""))
+            else:
+                chunks.append("[image]")
+    return "\n\n".join(chunks)
+
+
+def has_images(messages: list[Message]) -> bool:
+    return any(
+        not isinstance(m.get("content", ""), str)
+        and any(p.get("type") != "text" for p in m["content"])
+        for m in messages
+    )
