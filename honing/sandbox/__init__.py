@@ -1,0 +1,9 @@
+"""Run generated code under limits and get a result object back, never an exception.
+
+See ``docs/sandbox.md`` for the isolation model and its limits.
+"""
+
+from ._api import Mode, run_code
+from ._result import ExecutionResult
+
+__all__ = ["ExecutionResult", "Mode", "run_code"]
