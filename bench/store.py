@@ -1,0 +1,174 @@
+"""What the durable run store costs: per write, per run, and on disk.
+
+    python bench/store.py            # print the tables
+    python bench/store.py --quick    # fewer repeats (a smoke test)
+
+Three measurements, each side by side with the in-memory store:
+
+1. Write cost per evaluation (``start_evaluation`` + ``add_evaluation``) and per
+   proposal (``add_candidate`` + ``add_proposal``), single thread, in microseconds.
+2. A throughput workload: ``optimize_anything`` on ``bench/workloads.py``'s problem
+   with a scripted LM of 50 ms latency, a 10 ms evaluator and 8 workers, run with
+   ``MemoryStore`` and with ``run_dir=`` (SQLite) in alternation; the overhead is
+   the ratio of median wall times (target: under 5%).
+3. The database size for 10,000 evaluations with 2 KB of side info each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import string
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import honing as hn  # noqa: E402
+from honing._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord  # noqa: E402
+from honing._store import MemoryStore, RunHeader  # noqa: E402
+from honing.store import SQLiteStore  # noqa: E402
+
+HEADER = RunHeader(fingerprint="bench", objective=None, background=None, seed_components={"candidate": "x"},
+                   candidate_is_str=True)
+
+
+def _trace(rng: random.Random, size: int) -> str:
+    """Log-like text: what evaluators really put in side info (compressible, but never repeated)."""
+    lines, total = [], 0
+    while total < size:
+        line = f"step {rng.randrange(10**6)}: {rng.choice(['ok', 'retry', 'FAIL'])} in {rng.random():.4f}s " \
+               f"{''.join(rng.choices(string.ascii_lowercase, k=20))}\n"
+        lines.append(line)
+        total += len(line)
+    return "".join(lines)[:size]
+
+
+def _stores(tmp: str):
+    yield "memory", MemoryStore()
+    yield "sqlite", SQLiteStore(Path(tmp) / "normal.db")
+    yield "sqlite FULL", SQLiteStore(Path(tmp) / "full.db", synchronous="FULL")
+
+
+def write_costs(n: int) -> list[tuple[str, float, float, float]]:
+    rng = random.Random(0)
+    traces = [_trace(rng, 2048) for _ in range(64)]
+    prompt = [{"role": "user", "content": _trace(rng, 3000)}]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, store in _stores(tmp):
+            store.open(HEADER, {"config": {}})
+            started = time.perf_counter()
+            for i in range(n):
+                store.start_evaluation(0, f"k{i}")
+                store.add_evaluation(EvaluationRecord(candidate_id=0, example_key=f"k{i}", split="val", score=0.5,
+                                                      side_info={"target": 3, "found": 2}, created_at=time.time()))
+            small = (time.perf_counter() - started) / n
+            started = time.perf_counter()
+            for i in range(n):
+                store.start_evaluation(1, f"k{i}")
+                store.add_evaluation(EvaluationRecord(candidate_id=1, example_key=f"k{i}", split="val", score=0.5,
+                                                      side_info={"trace": traces[i % 64] + str(i)},
+                                                      created_at=time.time()))
+            big = (time.perf_counter() - started) / n
+            started = time.perf_counter()
+            for i in range(n):
+                store.add_candidate(CandidateRecord(id=i + 2, components={"candidate": f"text {i}" * 40},
+                                                    parents=(0,), origin="reflection", proposal_id=i))
+                store.add_proposal(ProposalRecord(id=i, kind="reflection", parent_ids=(0,),
+                                                  components=("candidate",), prompt=prompt, reply="```\nx\n```",
+                                                  child_id=i + 2, accepted=True, reason="better",
+                                                  usage=LMUsage(100, 20, 0.001, 0.05, "m")))
+            proposal = (time.perf_counter() - started) / n
+            store.close()
+            rows.append((name, small * 1e6, big * 1e6, proposal * 1e6))
+    return rows
+
+
+def _run_workload(run_dir: str | None, budget: int) -> tuple[float, int]:
+    from workloads import SEED_CANDIDATE, make_evaluator, make_lm, split_examples
+
+    train, val = split_examples()
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, run_dir=run_dir, max_workers=8),
+                       reflection=hn.ReflectionConfig(reflection_lm=make_lm(latency=0.05)))
+    started = time.perf_counter()
+    result = hn.optimize_anything(SEED_CANDIDATE, evaluator=make_evaluator(latency=0.01), dataset=train,
+                                  valset=val, config=config)
+    return time.perf_counter() - started, result.total_metric_calls
+
+
+def workload(repeats: int, budget: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"memory": [], "sqlite": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            for name in (("memory", "sqlite") if r % 2 == 0 else ("sqlite", "memory")):
+                run_dir = os.path.join(tmp, f"run{r}") if name == "sqlite" else None
+                wall, calls = _run_workload(run_dir, budget)
+                times[name].append(calls / wall)
+    return times
+
+
+def db_size(n: int) -> list[tuple[str, float, float]]:
+    rows = []
+    rng = random.Random(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in (("log-like text", lambda i: _trace(rng, 2048)),
+                           ("random (incompressible)", lambda i: rng.randbytes(1536).hex()[:2048])):
+            store = SQLiteStore(Path(tmp) / f"{len(rows)}.db")
+            store.open(HEADER, {"config": {}})
+            started = time.perf_counter()
+            for i in range(n):
+                store.start_evaluation(i // 50, f"k{i % 50}")
+                store.add_evaluation(EvaluationRecord(candidate_id=i // 50, example_key=f"k{i % 50}", split="val",
+                                                      score=0.5, side_info={"trace": make(i), "i": i},
+                                                      created_at=time.time()))
+            elapsed = time.perf_counter() - started
+            store.close()
+            size = sum(p.stat().st_size for p in Path(tmp).glob(f"{len(rows)}.db*"))
+            rows.append((name, size / 2**20, elapsed))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n = 300 if args.quick else 2000
+    repeats, budget = (2, 150) if args.quick else (6, 400)
+
+    print(f"honing {hn.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    print(f"## write cost, single thread ({n} records each)\n")
+    print("| store | per evaluation, small side info (us) | per evaluation, 2 KB side info (us) | "
+          "per proposal + candidate (us) | ratio vs memory (2 KB eval) |")
+    print("|---|---:|---:|---:|---:|")
+    costs = write_costs(n)
+    base = costs[0][2]
+    for name, small, big, prop in costs:
+        print(f"| {name} | {small:.1f} | {big:.1f} | {prop:.1f} | {big / base:.0f}x |")
+
+    print(f"\n## throughput workload (LM 50 ms, evaluator 10 ms, 8 workers, {budget} metric calls, "
+          f"{repeats} runs each, alternating)\n")
+    times = workload(repeats, budget)
+    memory, sqlite = statistics.median(times["memory"]), statistics.median(times["sqlite"])
+    print("| store | metric calls/s (median) | runs |")
+    print("|---|---:|---|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+    print(f"\noverhead of the SQLite store: {(memory / sqlite - 1) * 100:+.1f}% wall time per metric call")
+
+    size_n = 2000 if args.quick else 10_000
+    print(f"\n## database size, {size_n} evaluations with 2 KB side info each\n")
+    print("| side info | size (MiB) | bytes per evaluation | write time (s) |")
+    print("|---|---:|---:|---:|")
+    for name, mib, elapsed in db_size(size_n):
+        print(f"| {name} | {mib:.1f} | {mib * 2**20 / size_n:.0f} | {elapsed:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Records <-> table rows, shared by the writer (``SQLiteStore``) and the viewer (``RunReader``).
+
+Fields with a fixed type (ids, tuples of ids, floats) get plain columns, so the
+database can be queried by hand; fields typed ``Any`` go through the codec.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from .._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
+from .._store import RunHeader
+from ._codec import Decoder, Encoder, unpack_payload
+
+CANDIDATE_COLUMNS = "id, components, parents, origin, proposal_id, created_at"
+EVALUATION_COLUMNS = ("candidate_id, example_key, split, score, objective_scores, side_info, output, duration_s, "
+                      "error, cached, created_at")
+PROPOSAL_COLUMNS = ("id, kind, parent_ids, components, prompt, reply, child_id, accepted, reason, parent_score, "
+                    "child_score, minibatch_keys, prompt_tokens, completion_tokens, cost_usd, lm_duration_s, model, "
+                    "error, created_at")
+
+
+def _placeholders(columns: str) -> str:
+    return ", ".join("?" for _ in columns.split(","))
+
+
+INSERT_CANDIDATE = f"INSERT INTO candidates ({CANDIDATE_COLUMNS}) VALUES ({_placeholders(CANDIDATE_COLUMNS)})"
+INSERT_EVALUATION = f"INSERT INTO evaluations ({EVALUATION_COLUMNS}) VALUES ({_placeholders(EVALUATION_COLUMNS)})"
+INSERT_PROPOSAL = f"INSERT INTO proposals ({PROPOSAL_COLUMNS}) VALUES ({_placeholders(PROPOSAL_COLUMNS)})"
+
+
+def _real(value: float | None) -> float | None:
+    """SQLite stores NaN as NULL; callers map NULL back to NaN where the field cannot be None."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def candidate_params(record: CandidateRecord, enc: Encoder) -> tuple:
+    return (record.id, enc.dumps(record.components), json.dumps(list(record.parents)), record.origin,
+            record.proposal_id, record.created_at)
+
+
+def candidate_from_row(row: tuple, dec: Decoder) -> CandidateRecord:
+    cid, components, parents, origin, proposal_id, created_at = row
+    return CandidateRecord(id=cid, components=dec.loads(components), parents=tuple(json.loads(parents)),
+                           origin=origin, proposal_id=proposal_id, created_at=created_at)
+
+
+def evaluation_params(record: EvaluationRecord, enc: Encoder) -> tuple:
+    return (record.candidate_id, record.example_key, record.split, _real(record.score),
+            enc.dumps(record.objective_scores), enc.dumps(record.side_info), enc.dumps(record.output),
+            record.duration_s, record.error, int(record.cached), record.created_at)
+
+
+def evaluation_from_row(row: tuple, dec: Decoder | None) -> EvaluationRecord:
+    """With ``dec=None`` side info and output are left out (cheap listing for viewers)."""
+    (cid, key, split, score, objective_scores, side_info, output, duration_s, error, cached, created_at) = row
+    return EvaluationRecord(
+        candidate_id=cid, example_key=key, split=split, score=math.nan if score is None else score,
+        objective_scores=json.loads(objective_scores) if dec is None else dec.loads(objective_scores),
+        side_info={} if dec is None else dec.loads(side_info), output=None if dec is None else dec.loads(output),
+        duration_s=duration_s, error=error, cached=bool(cached), created_at=created_at,
+    )
+
+
+def proposal_params(record: ProposalRecord, enc: Encoder) -> tuple:
+    usage = record.usage
+    return (record.id, record.kind, json.dumps(list(record.parent_ids)), enc.dumps(list(record.components)),
+            enc.dumps(record.prompt), record.reply, record.child_id, int(record.accepted), record.reason,
+            _real(record.parent_score), _real(record.child_score), enc.dumps(list(record.minibatch_keys)),
+            usage.prompt_tokens, usage.completion_tokens, usage.cost_usd, usage.duration_s, usage.model,
+            record.error, record.created_at)
+
+
+def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
+    (pid, kind, parent_ids, components, prompt, reply, child_id, accepted, reason, parent_score, child_score,
+     minibatch_keys, prompt_tokens, completion_tokens, cost_usd, lm_duration_s, model, error, created_at) = row
+    return ProposalRecord(
+        id=pid, kind=kind, parent_ids=tuple(json.loads(parent_ids)), components=tuple(dec.loads(components)),
+        prompt=dec.loads(prompt), reply=reply, child_id=child_id, accepted=bool(accepted), reason=reason,
+        parent_score=parent_score, child_score=child_score, minibatch_keys=tuple(dec.loads(minibatch_keys)),
+        usage=LMUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
+                      duration_s=lm_duration_s, model=model),
+        error=error, created_at=created_at,
+    )
+
+
+def header_to_json(header: RunHeader) -> str:
+    return json.dumps({"fingerprint": header.fingerprint, "objective": header.objective,
+                       "background": header.background, "seed_components": header.seed_components,
+                       "candidate_is_str": header.candidate_is_str})
+
+
+def header_from_json(text: str) -> RunHeader:
+    data = json.loads(text)
+    return RunHeader(fingerprint=data["fingerprint"], objective=data["objective"], background=data["background"],
+                     seed_components=data["seed_components"], candidate_is_str=data["candidate_is_str"])
+
+
+def blob_reader(conn: sqlite3.Connection, cache: dict[str, tuple[str, bytes]] | None = None):
+    """A ``GetBlob`` over ``conn``; the caller serializes access to the connection."""
+
+    def get(digest: str) -> tuple[str, bytes]:
+        if cache is not None and digest in cache:
+            return cache[digest]
+        row = conn.execute("SELECT kind, compressed, data FROM blobs WHERE hash=?", (digest,)).fetchone()
+        if row is None:
+            raise KeyError(f"blob {digest} is missing from the run store")
+        found = (row[0], unpack_payload(row[2], bool(row[1])))
+        if cache is not None:
+            if len(cache) > 512:
+                cache.clear()
+            cache[digest] = found
+        return found
+
+    return get
+
+
+def read_header(conn: sqlite3.Connection) -> RunHeader | None:
+    row = conn.execute("SELECT value FROM honing_meta WHERE key='header'").fetchone()
+    return None if row is None else header_from_json(row[0])
+
+
+def describe_mismatch(stored: RunHeader, new: RunHeader) -> str:
+    differs = []
+    if stored.seed_components != new.seed_components:
+        differs.append("the seed candidate")
+    if stored.objective != new.objective:
+        differs.append("the objective")
+    if stored.candidate_is_str != new.candidate_is_str:
+        differs.append("the candidate type (str vs dict)")
+    return " and ".join(differs) or "the run fingerprint"
+

@@ -1,0 +1,73 @@
+"""The crash test: a real process writing a run is SIGKILLed at random moments and resumed.
+
+Across all attempts no (candidate, example) pair may reach the evaluator twice,
+the evaluator may not run more than the budget, and the final Result must
+agree with what the store holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from honing.store import RunReader
+
+WORKER = Path(__file__).with_name("_crash_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+BUDGET = 80
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_sigkill_at_random_moments_never_repeats_or_overspends(tmp_path):
+    rng = random.Random(20240605)
+    run_dir, log, out = tmp_path / "run", tmp_path / "calls.log", tmp_path / "result.json"
+    command = [sys.executable, str(WORKER), str(run_dir), str(log), str(BUDGET), str(out)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    kills = 0
+    deadline = time.monotonic() + 150
+    for attempt in range(8):
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        before = len(_lines(log))
+        # wait until this attempt is really evaluating, then kill it a random moment later
+        while proc.poll() is None and len(_lines(log)) <= before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, err.decode()[-3000:]
+        assert time.monotonic() < deadline, "the crash test ran out of time"
+    else:  # every attempt was killed: one last, uninterrupted run finishes the job
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert kills >= 2, "the run finished before it could be killed twice; make it slower"
+
+    calls = [tuple(line.split("\t")) for line in _lines(log)]
+    repeated = {pair: n for pair, n in Counter(calls).items() if n > 1}
+    assert repeated == {}, f"evaluated more than once: {repeated}"
+    assert len(calls) <= BUDGET
+
+    result = json.loads(out.read_text())
+    with RunReader(run_dir) as reader:
+        assert len(reader.sessions) == kills + 1
+        assert reader.pending == []
+        assert reader.metric_calls == result["total_metric_calls"]
+        assert len(calls) <= result["total_metric_calls"] <= BUDGET
+        assert reader.pool == result["candidate_ids"]
+        best = reader.best_id()
+        assert reader.candidates[best].components["candidate"] == result["best_candidate"]
+        assert reader.val_mean(best) == result["best_score"]
+        assert [reader.val_mean(c) for c in reader.pool] == result["val_scores"]
