@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from honing.lm import _local
-from honing.lm._local import LocalLM
-from honing.lm._model_files import MODELS, ModelFileError, model_path
+from honing.llm import _local
+from honing.llm._local import LocalLM
+from honing.llm._model_files import MODELS, ModelFileError, model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Local models"

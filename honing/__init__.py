@@ -1,1 +1,80 @@
-"""honing: optimize any text artifact with LLM reflection on rich evaluation feedback."""
+"""honing: optimize any text artifact with LLM reflection on rich evaluation feedback.
+
+    import honing as hn
+    result = hn.optimize_anything(seed_candidate="...", evaluator=my_eval,
+                                  config=hn.Config(engine=hn.EngineConfig(max_metric_calls=100)))
+    result.best_candidate, result.best_score
+"""
+
+from ._api import SideInfo, optimize_anything
+from ._callbacks import CallbackError
+from ._config import (
+    Config,
+    ConfigError,
+    EngineConfig,
+    GEPAConfig,
+    MergeConfig,
+    ReflectionConfig,
+    RefinerConfig,
+    TrackingConfig,
+)
+from ._evaluation import EvaluatorError
+from ._image import Image
+from ._log import LogContext, get_log_context, log, set_log_context
+from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from ._result import Result
+from ._stopping import (
+    CostCeiling,
+    MaxProposals,
+    NoImprovement,
+    RunStatus,
+    ScoreThreshold,
+    StopFile,
+    Timeout,
+)
+from ._store import MemoryStore, Store, StoreError, StoreMismatchError
+from .sandbox import ExecutionResult, run_code
+from .llm import LM, Completion, LMError, lm
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallbackError",
+    "CandidateRecord",
+    "Completion",
+    "Config",
+    "ConfigError",
+    "CostCeiling",
+    "EngineConfig",
+    "EvaluationRecord",
+    "EvaluatorError",
+    "ExecutionResult",
+    "GEPAConfig",
+    "Image",
+    "LM",
+    "LMError",
+    "LogContext",
+    "MaxProposals",
+    "MemoryStore",
+    "MergeConfig",
+    "NoImprovement",
+    "ProposalRecord",
+    "ReflectionConfig",
+    "RefinerConfig",
+    "Result",
+    "RunStatus",
+    "ScoreThreshold",
+    "SideInfo",
+    "StopFile",
+    "Store",
+    "StoreError",
+    "StoreMismatchError",
+    "Timeout",
+    "TrackingConfig",
+    "get_log_context",
+    "lm",
+    "log",
+    "optimize_anything",
+    "run_code",
+    "set_log_context",
+]

@@ -10,6 +10,8 @@ gives ``cost_usd=None`` ("unknown"), never an exception mid-run.
 
 from __future__ import annotations
 
+import os
+
 import threading
 import time
 from types import ModuleType
@@ -29,6 +31,9 @@ _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 def import_litellm() -> ModuleType:
     """Import litellm or raise ImportError with the install command."""
+    # litellm fetches its price table from the internet at import unless told to use
+    # the copy it ships; honing must work offline, so prefer the local copy.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         import litellm
     except ImportError as exc:

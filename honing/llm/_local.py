@@ -2,7 +2,7 @@
 
 It lets honing work with no API key and no network. The runtime is the
 prebuilt ``xllamacpp`` wheel (the ``local`` extra), imported only when a model
-is first used, so ``honing.lm`` stays importable without it.
+is first used, so ``honing.llm`` stays importable without it.
 
 Concurrency: one loaded model per process and model file, shared by every
 ``LocalLM`` that names it; calls are serialized by a per-model lock and the

@@ -167,6 +167,18 @@ def model_path(
     raise ModelFileError(f"no model file at {str(path)!r} and no registered model of that name")
 
 
+def is_installed(name: str, *, locator: Locator = default_locator) -> bool:
+    """Whether a registered local model can run here: runtime present and file joined or joinable."""
+    import importlib.util
+
+    spec = MODELS.get(name)
+    if spec is None or importlib.util.find_spec("xllamacpp") is None:
+        return False
+    if not spec.single_file and _looks_complete(model_cache_dir() / spec.filename, spec):
+        return True
+    return all(locator(dist, relative) is not None for dist, relative in spec.parts)
+
+
 def ensure_model(
     spec: ModelSpec,
     *,

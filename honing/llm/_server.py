@@ -25,7 +25,7 @@ from ._model_files import DEFAULT_REFLECTION_MODEL, MODELS, ModelFileError
 
 __all__ = ["make_server", "serve", "serve_lm", "add_serve_lm_arguments", "run_serve_lm"]
 
-log = logging.getLogger("honing.lm.server")
+log = logging.getLogger("honing.llm.server")
 
 _MAX_BODY = 32 * 1024 * 1024
 

@@ -17,10 +17,10 @@ import urllib.request
 
 import pytest
 
-from honing.lm import Completion
-from honing.lm import _local
-from honing.lm._local import LocalLM
-from honing.lm._server import make_server
+from honing.llm import Completion
+from honing.llm import _local
+from honing.llm._local import LocalLM
+from honing.llm._server import make_server
 
 MODEL = "local/smollm2-135m"
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from honing.lm import CallableLM, Completion, LMError
+from honing.llm import CallableLM, Completion, LMError
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 

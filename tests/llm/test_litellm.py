@@ -10,8 +10,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 litellm = pytest.importorskip("litellm", reason="litellm is not installed (pip install 'honing[hosted]')")
 
-from honing.lm import LiteLLMLM, LMError, TransientLMError  # noqa: E402
-from honing.lm._litellm import price_per_token  # noqa: E402
+from honing.llm import LiteLLMLM, LMError, TransientLMError  # noqa: E402
+from honing.llm._litellm import price_per_token  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from honing.lm import _model_files as mf
-from honing.lm._local import LocalLM, estimate_tokens, trim_messages
-from honing.lm._model_files import ModelFileError, ModelSpec, ensure_model, model_path
+from honing.llm import _model_files as mf
+from honing.llm._local import LocalLM, estimate_tokens, trim_messages
+from honing.llm._model_files import ModelFileError, ModelSpec, ensure_model, model_path
 
 
 def _fake_model(tmp_path: Path, chunks: list[bytes], *, sha256: str | None = None, prefix="fake-part"):

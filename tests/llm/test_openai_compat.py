@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from honing.lm import LMError, OpenAICompatibleLM, RetryingLM, TransientLMError
+from honing.llm import LMError, OpenAICompatibleLM, RetryingLM, TransientLMError
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 IMAGE_MESSAGES = [{"role": "user", "content": [

