@@ -90,6 +90,34 @@ def write_costs(n: int) -> list[tuple[str, float, float, float]]:
     return rows
 
 
+def concurrent_costs(n: int, threads: int = 8) -> list[tuple[str, float]]:
+    """Wall time per evaluation written by ``threads`` threads at once (group commit at work)."""
+    import threading
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, store in _stores(tmp):
+            store.open(HEADER, {"config": {}})
+            per_thread = n // threads
+
+            def work(t: int) -> None:
+                for i in range(per_thread):
+                    store.start_evaluation(t, f"k{i}")
+                    store.add_evaluation(EvaluationRecord(candidate_id=t, example_key=f"k{i}", split="val",
+                                                          score=0.5, side_info={"target": 3, "found": 2},
+                                                          created_at=time.time()))
+
+            workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+            started = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            rows.append((name, (time.perf_counter() - started) / (per_thread * threads) * 1e6))
+            store.close()
+    return rows
+
+
 def _run_workload(run_dir: str | None, budget: int) -> tuple[float, int]:
     from workloads import SEED_CANDIDATE, make_evaluator, make_lm, split_examples
 
@@ -150,6 +178,13 @@ def main() -> int:
     base = costs[0][2]
     for name, small, big, prop in costs:
         print(f"| {name} | {small:.1f} | {big:.1f} | {prop:.1f} | {big / base:.0f}x |")
+
+    print("\n## write cost, 8 threads writing at once (wall time per evaluation)\n")
+    print("| store | per evaluation (us) | ratio vs memory |")
+    print("|---|---:|---:|")
+    conc = concurrent_costs(n)
+    for name, us in conc:
+        print(f"| {name} | {us:.1f} | {us / conc[0][1]:.0f}x |")
 
     print(f"\n## throughput workload (LM 50 ms, evaluator 10 ms, 8 workers, {budget} metric calls, "
           f"{repeats} runs each, alternating)\n")

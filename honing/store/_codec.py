@@ -205,14 +205,19 @@ def _image_payload(image: Any) -> bytes:
     return json.dumps(record, sort_keys=True).encode()
 
 
+_REBUILDS: dict[type, bool] = {}
+
+
 def _rebuilds_from_data_url(image: Any, data_url: str) -> bool:
-    from_url = getattr(type(image), "from_data_url", None)
-    if not callable(from_url):
-        return False
-    try:
-        return from_url(data_url) == image
-    except Exception:
-        return False
+    """Whether ``type(image).from_data_url`` gives back an equal image (checked once per class)."""
+    cls = type(image)
+    if cls not in _REBUILDS:
+        from_url = getattr(cls, "from_data_url", None)
+        try:
+            _REBUILDS[cls] = callable(from_url) and from_url(data_url) == image
+        except Exception:
+            _REBUILDS[cls] = False
+    return _REBUILDS[cls]
 
 
 def _image_from_payload(payload: bytes, unpickle: bool) -> Any:

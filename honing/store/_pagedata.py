@@ -127,7 +127,7 @@ def candidate_detail(reader: RunReader, candidate_id: int, limit: int = MAX_STRI
         "side_info": jsonable(e.side_info, limit), "output": jsonable(e.output, limit), "error": e.error,
         "duration_s": e.duration_s, "cached": e.cached,
     } for e in reader.evaluation_details(candidate_id)]
-    proposal = reader.proposal(record.proposal_id)
+    proposal = reader.proposal_for(candidate_id)
     return {
         "id": candidate_id, "parents": list(record.parents), "origin": record.origin,
         "components": dict(record.components), "parent_id": parent.id if parent is not None else None,

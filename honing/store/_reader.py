@@ -140,12 +140,23 @@ class RunReader:
     def frontier_type(self) -> str:
         return str(self.session_config("engine", "frontier_type", default="hybrid"))
 
-    def proposal(self, proposal_id: int | None) -> ProposalRecord | None:
-        if proposal_id is None:
+    def proposal_for(self, candidate_id: int) -> ProposalRecord | None:
+        """The proposal that produced a candidate.
+
+        Matched on the child id as well as the proposal id: a proposal cut short
+        by a crash leaves a candidate whose proposal id a resumed session may
+        give to another proposal.
+        """
+        record = self.candidates.get(candidate_id)
+        if record is None or record.proposal_id is None:
             return None
         with self._lock:
-            found = [p for p in self.proposals if p.id == proposal_id]
-            return found[-1] if found else None
+            same_id = [p for p in self.proposals if p.id == record.proposal_id]
+        exact = [p for p in same_id if p.child_id == candidate_id]
+        if exact:
+            return exact[-1]
+        loose = [p for p in same_id if p.child_id is None]
+        return loose[-1] if loose else None
 
     # -- derived views (the engine's rules) ----------------------------------------
     @property

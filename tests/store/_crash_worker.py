@@ -16,25 +16,34 @@ import random
 import re
 import sys
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn  # noqa: E402
-from honing.lm import Completion  # noqa: E402
-from honing.lm._base import messages_to_text  # noqa: E402
 
 run_dir, call_log, budget, result_json = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
 
+def messages_to_text(messages) -> str:
+    return "\n".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in messages)
+
+
 class GrowingLM:
-    """Replies with one more '@' than the longest run of '@' in the prompt (a function of the prompt)."""
+    """Replies with 1-12 more '@' than the longest run of '@' in the prompt: a function of the prompt.
+
+    The step varies with the prompt (its minibatch) so that a candidate orphaned
+    by a kill -- created, never judged, and refused as a duplicate ever after --
+    cannot stall the whole run.
+    """
 
     def complete(self, messages):
         text = messages_to_text(messages)
         longest = max((len(r) for r in re.findall("@+", text)), default=0)
-        time.sleep(0.01)
-        return Completion(text=f"```\n{'@' * (longest + 1)}\n```", prompt_tokens=10, completion_tokens=5)
+        step = 1 + zlib.crc32(text.encode()) % 12
+        time.sleep(0.05)
+        return hn.Completion(text=f"```\n{'@' * (longest + step)}\n```", prompt_tokens=10, completion_tokens=5)
 
 
 def evaluate(candidate: str, example: str):
@@ -45,11 +54,14 @@ def evaluate(candidate: str, example: str):
         os.fsync(fd)
     finally:
         os.close(fd)
-    time.sleep(random.uniform(0.005, 0.03))
-    return min(candidate.count("@"), 12) / 12, {"count": candidate.count("@"), "trace": "t" * 1500}
+    time.sleep(random.uniform(0.02, 0.08))
+    return min(candidate.count("@"), 400) / 400, {"count": candidate.count("@"), "trace": "t" * 1500}
 
 
-config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, run_dir=run_dir, max_workers=4),
+# One proposal in flight: two concurrent proposals can still create the same text twice (an engine race
+# outside the store's concern); evaluations still run on 4 workers at once.
+config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, run_dir=run_dir, max_workers=4,
+                                          max_proposals_in_flight=1),
                    reflection=hn.ReflectionConfig(reflection_lm=GrowingLM()))
 result = hn.optimize_anything("@", evaluator=evaluate, dataset=["a", "b", "c", "d"], objective="more @",
                               config=config)

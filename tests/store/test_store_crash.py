@@ -21,7 +21,7 @@ from honing.store import RunReader
 
 WORKER = Path(__file__).with_name("_crash_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
-BUDGET = 80
+BUDGET = 200
 
 
 def _lines(path: Path) -> list[str]:
@@ -41,7 +41,7 @@ def test_sigkill_at_random_moments_never_repeats_or_overspends(tmp_path):
         # wait until this attempt is really evaluating, then kill it a random moment later
         while proc.poll() is None and len(_lines(log)) <= before and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.6))
+        time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -53,7 +53,8 @@ def test_sigkill_at_random_moments_never_repeats_or_overspends(tmp_path):
     else:  # every attempt was killed: one last, uninterrupted run finishes the job
         proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120)
         assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    assert kills >= 2, "the run finished before it could be killed twice; make it slower"
+    print(f"killed {kills} times")
+    assert kills >= 3, "the run finished before it could be killed several times; make it slower"
 
     calls = [tuple(line.split("\t")) for line in _lines(log)]
     repeated = {pair: n for pair, n in Counter(calls).items() if n > 1}
