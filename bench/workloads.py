@@ -137,18 +137,29 @@ def _prompt_text(prompt: Any) -> str:
     return str(prompt)
 
 
-def make_lm(latency: float = 1.0) -> Callable[[Any], str]:
+def make_lm(latency: float = 1.0, vary: bool = True) -> Callable[[Any], str]:
     """Scripted reflection LM: ``lm(prompt) -> str`` that sleeps ``latency`` s.
 
     It answers with ``longest_step_run(prompt) + 1`` ``step`` tokens joined by
     single spaces, inside a fenced block.  Accepts a str prompt or a list of
     chat messages (``{"role": ..., "content": ...}``).
+
+    With ``vary`` (the default), each reply also carries a draft number, as a
+    sampling LLM's replies differ from call to call; the number never changes
+    a score. Without it, concurrent proposals from one parent would all return
+    the very same text, which no real model at temperature > 0 does.
     """
+    counter = iter(range(1, 1 << 62))
+    lock = threading.Lock()
 
     def lm(prompt: Any, *args: Any, **kwargs: Any) -> str:
         if latency > 0:
             time.sleep(latency)
         n = longest_step_run(_prompt_text(prompt)) + 1
-        return "```\n" + " ".join([TOKEN] * n) + "\n```"
+        body = " ".join([TOKEN] * n)
+        if vary:
+            with lock:
+                body += f"\n(draft {next(counter)})"
+        return "```\n" + body + "\n```"
 
     return lm

@@ -7,6 +7,7 @@ hands a fixed ``Problem`` to the engine. It holds no state of its own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -15,7 +16,7 @@ from ._engine import Engine, Problem
 from ._evaluation import EvaluatorAdapter
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
-from ._store import MemoryStore, Store
+from ._store import Store
 
 STR_CANDIDATE_KEY = "candidate"
 DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"
@@ -166,15 +167,14 @@ def _reflection_lm(config: Config):
 
 
 def _open_store(config: Config) -> Store:
+    """The store a run writes to: the configured one, ``<run_dir>/honing.db``, or a fresh run dir."""
+    from .store import SQLiteStore, default_run_dir, open_store
+
     if config.store is not None:
-        if isinstance(config.store, str):
-            from .store import open_store
-            return open_store(config.store)
-        return config.store
-    if config.engine.run_dir is not None:
-        try:
-            from .store import SQLiteStore
-        except ImportError:
-            return MemoryStore()
-        return SQLiteStore.for_run_dir(config.engine.run_dir)
-    return MemoryStore()
+        return open_store(config.store) if isinstance(config.store, str) else config.store
+    run_dir = config.engine.run_dir
+    if run_dir is None:
+        run_dir = default_run_dir()
+        print(f"honing: this run is stored in {run_dir} (pass EngineConfig(run_dir=...) to choose)",
+              file=sys.stderr)
+    return SQLiteStore.for_run_dir(run_dir)

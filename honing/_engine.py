@@ -207,6 +207,10 @@ class Engine:
         return None
 
     def _can_start(self, in_flight: int) -> bool:
+        # When evaluation is the bottleneck, more proposals only lengthen the queue and would be
+        # planned from a frontier that is about to change: wait for the backlog to drain.
+        if self.pool.in_flight >= 4 * self.pool.workers:
+            return False
         remaining = self.budget.remaining
         if remaining is None:
             return True
@@ -257,7 +261,12 @@ class Engine:
         with self._lock:
             self.proposals.append(record)
         self._lm_failures_in_row = self._lm_failures_in_row + 1 if record.error else 0
-        self._idle_in_row = 0 if evaluations_started else self._idle_in_row + 1
+        # A proposal that evaluated nothing only counts as idle when no evaluation is pending:
+        # pending results change the frontier, so repeats while they run are transient.
+        if evaluations_started or self.pool.in_flight:
+            self._idle_in_row = 0
+        else:
+            self._idle_in_row += 1
         best = self.best_score()
         if best is not None and (self._best_seen is None or best > self._best_seen):
             self._best_seen = best

@@ -43,3 +43,9 @@ def fenced(text: str) -> str:
 @pytest.fixture
 def scripted():
     return ScriptedLM
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_a_temporary_directory(tmp_path, monkeypatch):
+    """Runs without a run_dir create ./honing-runs/...; keep them out of the checkout."""
+    monkeypatch.chdir(tmp_path)
