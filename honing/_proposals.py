@@ -209,6 +209,9 @@ class Proposer:
             error=error, created_at=time.time(),
         )
 
+    def stopped(self, plan: Plan) -> ProposalRecord:
+        return self._rejected(plan, "the run stopped before the LM was asked")
+
     def failed(self, plan: Plan, error: BaseException) -> ProposalRecord:
         return self._rejected(plan, "the reflection LM failed", error=f"{type(error).__name__}: {error}")
 

@@ -208,9 +208,10 @@ def _instructions(component: str, fence: str, allow_edits: bool) -> str:
         where += f" ({len(fence)} backticks, because the text itself contains ```)"
     steps = [
         "## What to do",
-        "1. Diagnose: in a few sentences, say what the results above show went wrong and why.",
+        "1. Diagnose in at most three plain sentences (no headings, no lists) what the results above show "
+        "went wrong and why.",
         f"2. Write the complete improved `{component}` {where}. Keep what already works and fix what failed. "
-        "Write nothing after the block.",
+        "Stop right after the closing fence: no explanation after the block.",
     ]
     if allow_edits:
         steps[-1] = (

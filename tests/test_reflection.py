@@ -46,7 +46,7 @@ def test_prompt_shows_everything_in_order():
     positions = [text.index(piece) for piece in order]
     assert positions == sorted(positions)
     assert text.count("acc") == 1  # side_info["scores"] is not repeated under Feedback
-    assert text.rstrip().endswith("Write nothing after the block.")
+    assert text.rstrip().endswith("no explanation after the block.")
     assert "SEARCH" not in text
 
 

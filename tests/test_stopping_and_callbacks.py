@@ -114,3 +114,15 @@ def test_a_raising_callback_stops_the_run_and_is_reported():
 def test_a_callback_without_hooks_is_rejected():
     with pytest.raises(TypeError, match="none of the methods"):
         run(config_kwargs={"callbacks": [object()]})
+
+
+def test_proposals_waiting_for_a_single_slot_lm_give_up_when_the_run_stops():
+    class OneAtATime(ScriptedLM):
+        max_concurrency = 1
+
+    slow = OneAtATime(lambda p: (time.sleep(0.4), fenced("@" * (p.count("@") + 1)))[1])
+    started = time.monotonic()
+    result = run(lm=slow, timeout_s=0.3, max_proposals_in_flight=6, max_workers=2)
+    assert time.monotonic() - started < 2.0  # not 6 x 0.4 s of queued LM calls
+    assert any(p.reason == "the run stopped before the LM was asked" for p in result.proposals)
+    assert sum(1 for p in result.proposals if p.reply is not None) <= 2

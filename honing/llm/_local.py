@@ -201,6 +201,9 @@ class LocalLM:
     comes first.
     """
 
+    #: One generation at a time: the engine queues proposals for this slot itself.
+    max_concurrency = 1
+
     def __init__(
         self,
         name_or_path: str | os.PathLike[str] = DEFAULT_REFLECTION_MODEL,
