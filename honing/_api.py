@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from ._config import Config, ConfigError
 from ._engine import Engine, Problem
+from ._estimate import announce_estimate
 from ._evaluation import EvaluatorAdapter
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
@@ -77,6 +78,7 @@ def optimize_anything(
         from ._log import StdioCapture
         StdioCapture.acquire()
     try:
+        announce_estimate(problem, config)  # logs the proposal/cost range, warns on a tiny budget
         return Engine(problem, config, lm, store, refiner_lm=refiner_lm).run()
     finally:
         if config.engine.capture_stdio:

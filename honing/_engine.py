@@ -32,7 +32,9 @@ from ._scoreboard import ScoreBoard
 from ._selection import MinibatchSampler, make_component_selector, make_parent_selector
 from ._stopping import RunStatus, stoppers_from_config
 from ._store import RunHeader, Store, StoredRun
+from .executors import make_backend
 from .llm._base import LM, Completion, LMError
+from .tracking import make_trackers
 
 logger = logging.getLogger("honing")
 
@@ -61,6 +63,10 @@ class Problem:
                          seed_components=self.seed_components, candidate_is_str=self.candidate_is_str)
 
 
+class _Stopped(Exception):
+    """The run stopped while this proposal waited for the LM."""
+
+
 class _LMFailed(Exception):
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
@@ -78,7 +84,7 @@ class Engine:
         self.rng = random.Random(eng.seed)
         self.board = ScoreBoard(list(problem.val), eng.frontier_type)
         self.budget = Budget(eng.max_metric_calls)
-        self.callbacks = Callbacks(list(config.callbacks))
+        self.callbacks = Callbacks(list(config.callbacks) + make_trackers(config, self.status))
         self.stoppers = stoppers_from_config(eng, config.stop_callbacks)
         self.parent_selector = make_parent_selector(eng.candidate_selection_strategy, epsilon=eng.epsilon)
         self.component_selector = make_component_selector(config.reflection.module_selector)
@@ -95,13 +101,19 @@ class Engine:
         self._merge_tried: set[tuple[int, int]] = set()
         self._next_proposal_id = 0
         self._proposals_in_flight = 0
+        # An LM that can only serve N calls at once (the embedded model serves one) says so with
+        # ``max_concurrency``; waiting here rather than inside the LM lets a stop cancel the wait.
+        slots = getattr(lm, "max_concurrency", None)
+        self._lm_slots = threading.BoundedSemaphore(slots) if isinstance(slots, int) and slots > 0 else None
         self._started = time.monotonic()
         self.stop_reason: str | None = None
         size = config.reflection.reflection_minibatch_size or (1 if problem.mode == "single" else 3)
         self.minibatch_size = min(size, len(problem.train))
         self.sampler = MinibatchSampler(list(problem.train), self.minibatch_size)
+        self.backend = make_backend(eng)  # where evaluator calls run; budget and cache stay here
+        self._adapter = self.backend.wrap(problem.adapter)
         self.pool = EvaluatorPool(
-            adapter=problem.adapter, examples={**problem.val, **problem.train},
+            adapter=self._adapter, examples={**problem.val, **problem.train},
             splits=self._splits(), scoreboard=self.board, budget=self.budget, store=store,
             workers=eng.workers, on_record=self._on_evaluation, refine=self._make_refiner(refiner_lm),
         )
@@ -112,7 +124,7 @@ class Engine:
             return None
         from ._refiner import Refiner
 
-        refiner = Refiner(lm=refiner_lm or self.lm, budget=self.budget, adapter=self.problem.adapter,
+        refiner = Refiner(lm=refiner_lm or self.lm, budget=self.budget, adapter=self._adapter,
                           max_refinements=self.config.refiner.max_refinements, on_lm_call=self._count_lm_call)
         return refiner.refine
 
@@ -151,6 +163,7 @@ class Engine:
         finally:
             proposal_threads.shutdown(wait=True, cancel_futures=True)
             self.pool.shutdown(wait=True)
+            self.backend.close()
             self.progress.close(self.status())
         result = Result.build(self)
         self.callbacks.emit("on_end", result)
@@ -251,6 +264,8 @@ class Engine:
         except _LMFailed as failure:
             logger.warning("reflection LM call failed: %s", failure.error)
             record = proposer.failed(plan, failure.error)
+        except _Stopped:
+            record = proposer.stopped(plan)
         self.store.add_proposal(record)
         if record.accepted and record.child_id is not None:
             self.board.admit(record.child_id)
@@ -302,10 +317,17 @@ class Engine:
     def _complete(self, messages: list[dict]) -> Completion:
         if self.lm is None:
             raise _LMFailed(LMError("no reflection LM is configured"))
+        if self._lm_slots is not None:
+            while not self._lm_slots.acquire(timeout=0.2):
+                if self.stop_reason is not None or self.pool.stopping.is_set():
+                    raise _Stopped()
         try:
             completion = self.lm.complete(messages)
         except Exception as exc:
             raise _LMFailed(exc) from exc
+        finally:
+            if self._lm_slots is not None:
+                self._lm_slots.release()
         if not isinstance(completion, Completion):
             raise _LMFailed(LMError(f"LM.complete() returned {type(completion).__name__}, expected Completion"))
         self._count_lm_call(completion)

@@ -1,0 +1,191 @@
+"""Evaluations in worker processes: true CPU parallelism for pure-Python evaluators.
+
+Why one single-process ``ProcessPoolExecutor`` per worker slot rather than one
+pool of N processes: when a worker dies (``os._exit``, a segfault, the OOM
+killer) a shared pool breaks *every* call in flight, and nothing says which
+call killed it. With one process per slot, a broken pool has exactly one
+victim — the call that was running in it — so only that evaluation is recorded
+as failed, the slot gets a fresh process, and the other evaluations carry on.
+
+The adapter (the user's evaluator included) is pickled with cloudpickle once,
+in ``wrap``, and sent to each worker process only on its first call there; the
+worker keeps the unpickled adapter for the rest of its life. Examples are
+pickled once per example in the parent. Processes are started with ``spawn``
+(no inherited locks or threads from the busy parent) and ignore SIGINT, so
+Ctrl-C stops the run the same way it does with threads: the engine stops
+planning and waits for the evaluations already running.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import signal
+import threading
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from .._evaluation import Outcome
+from ._base import BackendError, acquire_stdio_once, lost_worker_outcome, pack_outcome
+
+
+def import_cloudpickle():
+    try:
+        import cloudpickle
+    except ImportError as exc:
+        raise ImportError("EngineConfig(executor='process') ships the evaluator to worker processes with "
+                          "cloudpickle: pip install 'honing[process]'  (or: pip install cloudpickle)") from exc
+    return cloudpickle
+
+
+# -- worker process side --------------------------------------------------------
+_adapters: dict[str, Any] = {}
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_call(token: str, payload: bytes | None, components: dict[str, str], example_bytes: bytes) -> bytes:
+    adapter = _adapters.get(token)
+    if adapter is None:
+        if payload is None:  # the parent tracks what each process holds, so this means a logic error
+            raise BackendError("the worker process has no evaluator loaded for this run")
+        try:
+            adapter = pickle.loads(payload)
+        except Exception as exc:
+            raise BackendError(f"the worker process could not load the evaluator ({type(exc).__name__}: {exc}); "
+                               "everything the evaluator uses must be importable in a fresh Python process") from None
+        acquire_stdio_once(adapter)
+        _adapters[token] = adapter
+    example = pickle.loads(example_bytes)
+    import cloudpickle
+
+    return pack_outcome(adapter, adapter(components, example), cloudpickle.dumps)
+
+
+# -- parent side ------------------------------------------------------------------
+class _Slot:
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.executor: ProcessPoolExecutor | None = None
+        self.loaded: set[str] = set()  # adapter tokens this slot's process has unpickled
+
+
+class ProcessBackend:
+    """Runs each evaluation in one of ``workers`` spawned worker processes."""
+
+    name = "process"
+
+    def __init__(self, workers: int) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"ProcessBackend needs workers >= 1, got {workers!r}")
+        self._cloudpickle = import_cloudpickle()
+        self.workers = workers
+        self._context = multiprocessing.get_context("spawn")
+        self._free: queue.Queue[_Slot] = queue.Queue()
+        self._slots = [_Slot(i) for i in range(workers)]
+        for slot in self._slots:
+            self._free.put(slot)
+        self._payloads: dict[str, bytes] = {}
+        self._examples: dict[int, tuple[Any, bytes]] = {}  # id -> (the example, kept alive; its pickle)
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0
+
+    def wrap(self, adapter: Any):
+        try:
+            payload = self._cloudpickle.dumps(adapter)
+        except Exception as exc:
+            raise BackendError(
+                f"executor='process' sends the evaluator to worker processes, but it could not be pickled "
+                f"({type(exc).__name__}: {exc}); make the evaluator and what it references picklable "
+                "(no open files, locks or sockets captured), or use executor='thread'") from exc
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._payloads[token] = payload
+        return _ProcessEvaluate(self, adapter, token)
+
+    def _example_bytes(self, example: Any) -> bytes:
+        with self._lock:
+            cached = self._examples.get(id(example))
+            if cached is not None and cached[0] is example:
+                return cached[1]
+        try:
+            data = self._cloudpickle.dumps(example)
+        except Exception as exc:
+            raise BackendError(f"executor='process' could not pickle a dataset example ({type(exc).__name__}: "
+                               f"{exc}); examples must be picklable, or use executor='thread'") from exc
+        with self._lock:
+            self._examples[id(example)] = (example, data)
+        return data
+
+    def call(self, adapter: Any, token: str, components: dict[str, str], example: Any) -> Outcome:
+        example_bytes = self._example_bytes(example)
+        slot = self._free.get()
+        try:
+            if self._closed:
+                raise BackendError("the process backend was closed; no more evaluations can run")
+            if slot.executor is None:
+                slot.executor = ProcessPoolExecutor(max_workers=1, mp_context=self._context,
+                                                    initializer=_worker_init)
+                slot.loaded = set()
+            payload = None if token in slot.loaded else self._payloads[token]
+            future = slot.executor.submit(_worker_call, token, payload, components, example_bytes)
+            processes = list(getattr(slot.executor, "_processes", {}).values())  # to report how it died
+            try:
+                data = future.result()
+            except BrokenProcessPool as exc:
+                self._discard(slot)
+                return lost_worker_outcome(adapter, f"the worker process died: {_how_it_died(processes, exc)}. "
+                                                    "This evaluation is recorded as failed and a fresh worker "
+                                                    "process was started.")
+            slot.loaded.add(token)
+            return pickle.loads(data)
+        finally:
+            self._free.put(slot)
+
+    def _discard(self, slot: _Slot) -> None:
+        if slot.executor is not None:
+            slot.executor.shutdown(wait=False, cancel_futures=True)
+        slot.executor = None
+        slot.loaded = set()
+        self.restarts += 1
+
+    def close(self) -> None:
+        """Stop every worker process; waits for calls still running (the engine has none left by then)."""
+        self._closed = True
+        for slot in self._slots:
+            if slot.executor is not None:
+                slot.executor.shutdown(wait=True, cancel_futures=True)
+                slot.executor = None
+
+
+class _ProcessEvaluate:
+    """The wrapped adapter: same call signature, runs in a worker process."""
+
+    def __init__(self, backend: ProcessBackend, adapter: Any, token: str) -> None:
+        self._backend = backend
+        self._token = token
+        self.adapter = adapter
+
+    def __call__(self, components: dict[str, str], example: Any) -> Outcome:
+        return self._backend.call(self.adapter, self._token, components, example)
+
+
+def _how_it_died(processes: list, error: BaseException) -> str:
+    for process in processes:
+        process.join(timeout=2)
+        code = process.exitcode
+        if code is None or code == 0:
+            continue
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name} while running the evaluator"
+            except ValueError:
+                return f"killed by signal {-code} while running the evaluator"
+        return f"exit code {code} while running the evaluator (os._exit, sys.exit from a thread, or a crash)"
+    return f"{type(error).__name__}: {error}"
