@@ -1,0 +1,173 @@
+"""Agent program evolution (in the spirit of ARC-AGI): evolve a program that solves grid puzzles with an LLM.
+
+    python examples/arc_agents/main.py [--budget 24] [--reflection-lm local/qwen2.5-coder-1.5b]
+                                       [--run-dir runs/arc] [--seed 0] [--task-lm local/qwen2.5-coder-0.5b]
+
+The candidate is a whole Python program defining ``solve(train_pairs, test_input, llm)``; it
+runs in the sandbox and reaches the task model (the embedded 0.5B by default) only through
+``llm(prompt) -> str``, answered by the parent process (see ``agent.py`` for the replay design).
+Tasks are generated ARC-style puzzles (flips, rotations, transpose, recolouring, filling,
+upscaling, gravity); score = exact match of the test output; side info = the grid diff and the
+LLM transcript. Generalization mode: reflect on train tasks, select on val, report on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+if __package__:
+    from . import agent, tasks
+else:  # run as a script: python examples/arc_agents/main.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    import agent  # type: ignore[no-redef]
+    import tasks  # type: ignore[no-redef]
+
+import honing as hn
+
+DEFAULT_BUDGET = 24
+DEFAULT_TASK_LM = "local/qwen2.5-coder-0.5b"
+
+SEED_PROGRAM = '''def format_grid(grid):
+    return "\\n".join(" ".join(str(c) for c in row) for row in grid)
+
+
+def parse_grid(text):
+    """The last block of consecutive lines made only of digits, as a grid."""
+    blocks, current = [], []
+    for line in text.splitlines():
+        cells = line.replace(",", " ").replace("[", " ").replace("]", " ").split()
+        if cells and all(c.isdigit() for c in cells):
+            current.append([int(c) for c in cells])
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks[-1] if blocks else None
+
+
+def solve(train_pairs, test_input, llm):
+    """Show the examples to the LLM and parse the grid it answers with."""
+    parts = ["Each input grid is transformed into an output grid by the same rule.", ""]
+    for i, pair in enumerate(train_pairs, 1):
+        parts += [f"Example {i} input:", format_grid(pair["input"]), f"Example {i} output:",
+                  format_grid(pair["output"]), ""]
+    parts += ["Test input:", format_grid(test_input), "",
+              "Reply with the test output grid only: one row per line, numbers separated by spaces."]
+    reply = llm("\\n".join(parts))
+    grid = parse_grid(reply)
+    return grid if grid else test_input
+'''
+
+OBJECTIVE = ("Evolve the agent program so that it solves ARC-style grid transformation puzzles: given three "
+             "input/output demonstration pairs, produce the exact output grid for the test input.")
+
+BACKGROUND = """The candidate is a Python program (standard library only) defining
+`solve(train_pairs, test_input, llm)` that returns the output grid as a list of rows of ints 0-9.
+- train_pairs: list of {"input": grid, "output": grid}; test_input: a grid. 0 is the background colour.
+- llm(prompt: str) -> str calls a small 0.5B language model: it is weak at reasoning over grids and often
+  answers with a wrong or malformed grid. At most 3 distinct prompts per task; the program must be
+  deterministic (it is re-run once per LLM call).
+- Hidden rules seen so far include mirror flips (left-right, up-down), transpose, rotations by 90 / 180
+  degrees, upscaling every cell to 2x2, cells falling to the bottom of their column, recolouring one colour,
+  and filling the background with a colour. A program can test candidate transformations in code against
+  all train pairs and apply the one that reproduces every output, and fall back to the LLM otherwise.
+- Score per task = 1 if the returned grid equals the expected output exactly, else 0."""
+
+
+def chat_model(spec: Any = None, max_tokens: int = 300):
+    """A ``prompt -> reply`` callable: an object passed in is used as it is; a name goes to ``hn.lm``."""
+    if spec is None or isinstance(spec, str):
+        return hn.lm(spec or DEFAULT_TASK_LM, temperature=0.0, max_tokens=max_tokens)
+    return spec
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n // 2] + f"\n... [{len(text) - n} chars cut] ...\n" + text[-n // 2:]
+
+
+def make_evaluator(llm, max_llm_calls: int = 3):
+    def evaluate(program: str, task: dict) -> tuple[float, dict[str, Any], dict[str, Any]]:
+        run = agent.run_agent(program, task, llm, max_llm_calls=max_llm_calls)
+        expected = task["test"]["output"]
+        predicted = run["output"]
+        score = float(predicted == expected)
+        side_info: dict[str, Any] = {
+            "task": "\n\n".join(f"demo {i} input:\n{tasks.format_grid(p['input'])}\ndemo {i} output:\n"
+                                f"{tasks.format_grid(p['output'])}" for i, p in enumerate(task["train"], 1)),
+            "test_input": tasks.format_grid(task["test"]["input"]),
+            "expected_output": tasks.format_grid(expected),
+            "predicted_output": tasks.format_grid(predicted) if predicted else None,
+            "diff": agent.grid_diff(predicted, expected),
+            "llm_calls": [{"prompt": _clip(p, 500), "reply": _clip(r, 400)} for p, r in run["transcript"]],
+        }
+        if run["error"]:
+            side_info["error"] = run["error"]
+        return score, {"predicted": predicted}, side_info
+    return evaluate
+
+
+def accuracy(evaluate, program: str, items: list[dict]) -> float:
+    return sum(evaluate(program, t)[0] for t in items) / len(items)
+
+
+def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | None = None, seed: int = 0,
+        task_lm: Any = None, n_train: int = 9, n_val: int = 6, n_test: int = 9,
+        timeout_s: float | None = 1800.0, verbose: bool = True) -> dict[str, Any]:
+    """Evolve the agent program; returns test accuracy before and after and the best program."""
+    train = tasks.make_split("train", n_train, seed)
+    val = tasks.make_split("val", n_val, seed)
+    test = tasks.make_split("test", n_test, seed)
+    evaluate = make_evaluator(chat_model(task_lm))
+    config = hn.Config(
+        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
+                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
+        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm, reflection_minibatch_size=3),
+    )
+    started = time.monotonic()
+    result = hn.optimize_anything(SEED_PROGRAM, evaluate, dataset=train, valset=val, objective=OBJECTIVE,
+                                  background=BACKGROUND, config=config)
+    best = str(result.best_candidate)
+    before = accuracy(evaluate, SEED_PROGRAM, test)
+    after = before if best == SEED_PROGRAM else accuracy(evaluate, best, test)
+    return {
+        "baseline": before,
+        "optimized": after,
+        "val_seed": result.val_scores[0],
+        "val_best": result.best_score,
+        "best_candidate": best,
+        "test_size": len(test),
+        "evaluator_calls": result.total_metric_calls,
+        "proposals": len(result.proposals),
+        "wall_clock_s": time.monotonic() - started,
+        "run_dir": result.run_dir,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Evolve an LLM agent program for ARC-style grid puzzles.")
+    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
+    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
+    parser.add_argument("--task-lm", default=DEFAULT_TASK_LM, help="the model the program calls (default %(default)s)")
+    parser.add_argument("--run-dir", default=None, help="store the run here")
+    parser.add_argument("--seed", type=int, default=0, help="engine seed and task generation seed")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit of the search in seconds")
+    args = parser.parse_args(argv)
+    out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, task_lm=args.task_lm, timeout_s=args.timeout)
+    print("\nbest program:\n" + out["best_candidate"])
+    print(f"val accuracy {out['val_seed']:.2f} -> {out['val_best']:.2f}; {out['proposals']} proposals, "
+          f"{out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
+    if out["run_dir"]:
+        print(f"run stored in {out['run_dir']}")
+    print(f"baseline {out['baseline']:.1%} -> optimized {out['optimized']:.1%} "
+          f"(exact-match accuracy on {out['test_size']} held-out tasks)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
