@@ -110,7 +110,7 @@ def write_section(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=int, default=60)
+    parser.add_argument("--budget", type=int, default=120)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--examples", type=int, default=6)
     parser.add_argument("--eval-ms", type=float, default=100.0)
@@ -159,6 +159,8 @@ def main() -> None:
             f"{args.budget} evaluator calls, {args.examples} examples, {args.workers} workers, on "
             f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} before the run ({', '.join(versions)}). Wall-clock covers the whole run, worker "
             "process start-up included.\n\n" + text + "\n\n" + "\n".join(f"* {note}" for note in notes)
+            + f"\n* Load average after the runs: {os.getloadavg()[0]:.1f}. On a machine shared with other jobs "
+            "(load above the core count) parallel backends cannot show their speed-up; rerun on an idle machine."
             + "\n* Threads share one GIL, so CPU-bound evaluations run one at a time whatever `max_workers` "
             "says; processes and Ray tasks run in parallel, up to the core count. For evaluators that wait "
             "(LLM calls, subprocesses, I/O) threads are as fast and start instantly."
