@@ -35,6 +35,8 @@ class Result:
     best_outputs: dict[str, list[tuple[int, Any]]] | None = None
     stop_reason: str | None = None
     lm_calls: int = 0
+    lm_prompt_tokens: int = 0
+    lm_completion_tokens: int = 0
     cost_usd: float = 0.0
     elapsed_s: float = 0.0
     worker_utilization: float = 0.0
@@ -94,6 +96,8 @@ class Result:
             best_outputs=best_outputs,
             stop_reason=engine.stop_reason,
             lm_calls=engine._lm_calls,
+            lm_prompt_tokens=engine.lm_tokens[0],
+            lm_completion_tokens=engine.lm_tokens[1],
             cost_usd=status.cost_usd,
             elapsed_s=status.elapsed_s,
             worker_utilization=engine.utilization(),

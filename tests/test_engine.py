@@ -210,6 +210,8 @@ def test_result_lineage_and_json():
     data = result.to_dict()
     assert data["best_candidate"] == result.best_candidate
     assert '"proposals"' in result.to_json()
+    assert result.lm_calls == len(result.proposals)
+    assert result.lm_prompt_tokens == 10 * result.lm_calls and result.lm_completion_tokens == 5 * result.lm_calls
     assert all(p.prompt is not None for p in result.proposals if p.child_id is not None)
 
 
@@ -248,3 +250,16 @@ def test_images_in_side_info_reach_the_lm_as_image_parts():
     hn.optimize_anything("@", evaluate, config=config(lm, max_metric_calls=2))
     parts = [part for messages in lm.prompts for m in messages if isinstance(m["content"], list) for part in m["content"]]
     assert any(part.get("type") == "image_url" for part in parts)
+
+
+def test_cache_keys_are_example_contents_not_positions():
+    # Position 0 of the dataset and of the valset hold different examples: both are evaluated.
+    # The shared example {"x": 2} is one example, evaluated once per candidate.
+    evaluator = CountingEvaluator(with_example=True)
+    train = [{"x": 1}, {"x": 2}]
+    val = [{"x": 3}, {"x": 2}]
+    cfg = hn.Config(engine=hn.EngineConfig(max_metric_calls=4, parallel=False),
+                    reflection=hn.ReflectionConfig(reflection_lm=growing_lm(), reflection_minibatch_size=2))
+    hn.optimize_anything("@", evaluator, dataset=train, valset=val, config=cfg)
+    assert sorted(call for call in evaluator.calls if call[0] == "@") == [("@", repr({"x": n})) for n in (1, 2, 3)]
+    assert len(evaluator.calls) == 4
