@@ -92,6 +92,7 @@ class Engine:
         self._lock = threading.Lock()
         self._cost = 0.0
         self._lm_calls = 0
+        self.lm_tokens = [0, 0]  # prompt, completion
         self._lm_failures_in_row = 0
         self._idle_in_row = 0
         self._since_improvement = 0
@@ -132,6 +133,8 @@ class Engine:
         with self._lock:
             self._lm_calls += 1
             self._cost += completion.cost_usd or 0.0
+            self.lm_tokens[0] += completion.prompt_tokens or 0
+            self.lm_tokens[1] += completion.completion_tokens or 0
 
     def _splits(self) -> dict[str, str]:
         if self.problem.mode == "single":
