@@ -18,6 +18,7 @@ from ._config import (
     RefinerConfig,
     TrackingConfig,
 )
+from ._estimate import RunEstimate, estimate_run
 from ._evaluation import EvaluatorError
 from ._image import Image
 from ._log import LogContext, get_log_context, log, set_log_context
@@ -59,6 +60,7 @@ __all__ = [
     "MergeConfig",
     "NoImprovement",
     "ProposalRecord",
+    "RunEstimate",
     "ReflectionConfig",
     "RefinerConfig",
     "Result",
@@ -71,6 +73,7 @@ __all__ = [
     "StoreMismatchError",
     "Timeout",
     "TrackingConfig",
+    "estimate_run",
     "get_log_context",
     "lm",
     "log",
