@@ -67,7 +67,7 @@ def run_agent(program: str, task: dict, llm: Callable[[str], str], max_llm_calls
             prompt = value["need"]
             try:
                 reply = llm(prompt)
-            except Exception as exc:  # a failing model is the program's problem only in its reply
+            except Exception as exc:  # the failure becomes the reply, visible to the program and in the side info
                 reply = f"(the LLM call failed: {type(exc).__name__}: {exc})"
             replies[prompt] = reply
             transcript.append((prompt, reply))

@@ -92,23 +92,25 @@ def _clip(text: str, n: int) -> str:
 
 
 def make_evaluator(llm, max_llm_calls: int = 3):
-    def evaluate(program: str, task: dict) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """``evaluate(program, task) -> (score, side_info)``.
+
+    The task itself (demonstrations, test pair and, for training tasks, the rule's name) is already
+    shown to the reflection LM as the example's input, so the side info adds only what the program
+    did: its grid, the diff, the tail of each prompt it sent and the model's replies.
+    """
+    def evaluate(program: str, task: dict) -> tuple[float, dict[str, Any]]:
         run = agent.run_agent(program, task, llm, max_llm_calls=max_llm_calls)
         expected = task["test"]["output"]
         predicted = run["output"]
-        score = float(predicted == expected)
         side_info: dict[str, Any] = {
-            "task": "\n\n".join(f"demo {i} input:\n{tasks.format_grid(p['input'])}\ndemo {i} output:\n"
-                                f"{tasks.format_grid(p['output'])}" for i, p in enumerate(task["train"], 1)),
-            "test_input": tasks.format_grid(task["test"]["input"]),
             "expected_output": tasks.format_grid(expected),
             "predicted_output": tasks.format_grid(predicted) if predicted else None,
             "diff": agent.grid_diff(predicted, expected),
-            "llm_calls": [{"prompt": _clip(p, 500), "reply": _clip(r, 400)} for p, r in run["transcript"]],
+            "llm_calls": [{"prompt_end": p[-240:], "reply": _clip(r, 400)} for p, r in run["transcript"]],
         }
         if run["error"]:
             side_info["error"] = run["error"]
-        return score, {"predicted": predicted}, side_info
+        return float(predicted == expected), side_info
     return evaluate
 
 

@@ -111,10 +111,10 @@ def test_replay_bridge_limits_calls_and_survives_broad_excepts():
 def test_seed_program_parses_the_llm_grid():
     task = tasks.make_split("train", 1)[0]
     evaluate = main.make_evaluator(lambda p: "Sure:\n" + tasks.format_grid(task["test"]["output"]) + "\nDone.")
-    score, out, info = evaluate(main.SEED_PROGRAM, task)
+    score, info = evaluate(main.SEED_PROGRAM, task)
     assert score == 1.0 and info["diff"] == "exact match" and len(info["llm_calls"]) == 1
     evaluate = main.make_evaluator(lambda p: "I am not sure.")
-    score, _, info = evaluate(main.SEED_PROGRAM, task)
+    score, info = evaluate(main.SEED_PROGRAM, task)
     assert score == 0.0 and info["predicted_output"] == tasks.format_grid(task["test"]["input"])
 
 

@@ -141,3 +141,10 @@ def test_scripted_run_smoke(tmp_path):
     assert out["baseline"] < 0.3 and out["optimized"] >= 0.95
     assert out["best_candidate"] == BETTER_PROMPT
     assert "score=" in lm.prompt_texts[0] and "frames" in lm.prompt_texts[0]
+
+
+def test_langgraph_loop_matches_the_plain_loop():
+    pytest.importorskip("langgraph")
+    replies = iter(["```python\ndef make_gif(path):\n    raise ValueError('oops')\n```", fenced(GOOD_CODE)])
+    final = animator.animate("prompt", lambda messages: next(replies), use_langgraph=True)
+    assert final["attempts"] == 2 and final["error"] == "" and final["gif"][:3] == b"GIF"
