@@ -194,7 +194,9 @@ class Engine:
                     self.stop_reason = self._should_stop()
                 if not in_flight:
                     if self.stop_reason is None:
-                        self.stop_reason = "budget exhausted" if self.budget.exhausted else "nothing left to propose"
+                        remaining = self.budget.remaining
+                        spent = remaining is not None and remaining < self.minibatch_size
+                        self.stop_reason = "budget exhausted" if spent else "nothing left to propose"
                     return
                 done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
