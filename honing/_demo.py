@@ -85,9 +85,14 @@ def evaluate(candidate: str) -> tuple[float, dict[str, Any]]:
     return score, {"cases": feedback, "scores": {"speed": score}}
 
 
-def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: float = 270.0,
+def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: float = 240.0,
              run_dir: str | None = None) -> int:
     import honing as hn
+    from .llm import DEFAULT_REFLECTION_MODEL, LocalLM
+
+    # The demo must end in about five minutes on two cores: bound each reflection call too,
+    # so the one still running when the time is up cannot overrun by much.
+    lm = reflection_lm or LocalLM(DEFAULT_REFLECTION_MODEL, max_tokens=700, timeout_s=60.0)
 
     seed_score, _ = evaluate(SEED)
     print(f"honing demo: evolving a bubble sort (seed score {seed_score:.3f}) with "
@@ -97,7 +102,7 @@ def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: floa
     config = hn.Config(
         engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
                                max_proposals_in_flight=2, progress=True, run_dir=run_dir),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm),
+        reflection=hn.ReflectionConfig(reflection_lm=lm),
     )
     result = hn.optimize_anything(SEED, evaluate, objective=OBJECTIVE, background=BACKGROUND, config=config)
     elapsed = time.monotonic() - started

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run an offline optimization on the embedded local model")
     demo.add_argument("--budget", type=int, default=12, help="evaluator calls (default 12)")
     demo.add_argument("--reflection-lm", default=None, help="model name (default: the embedded local model)")
-    demo.add_argument("--timeout", type=float, default=270.0, help="wall-clock limit in seconds (default 270)")
+    demo.add_argument("--timeout", type=float, default=240.0,
+                      help="seconds after which no new proposal starts (default 240)")
     demo.add_argument("--run-dir", default=None, help="where the run store is written")
     demo.set_defaults(handler=_demo)
 
