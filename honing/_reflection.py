@@ -18,6 +18,8 @@ instead of guessing.
 
 from __future__ import annotations
 
+import ast
+
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -295,7 +297,21 @@ def parse_reflection_reply(reply: str, current_text: str) -> ParsedReply:
     bare = _bare_candidate(text, current_text)
     if bare is None:
         return ParsedReply(None, "none", "no fenced block in the reply and it does not look like a complete text")
+    if _is_python(current_text) and not _is_python(bare):
+        # Code stays code: an unfenced reply to a program that is not itself a program is prose
+        # (often a diagnosis cut off by the token limit), not a candidate.
+        return ParsedReply(None, "none", "no fenced block, and the bare reply is not valid Python like the current text")
     return _finish(bare, current_text, "rewrite")
+
+
+def _is_python(text: str) -> bool:
+    if not re.search(r"^\s*(def|class|import|from)\s", text, re.M):
+        return False
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _finish(text: str, current: str, mode: Literal["rewrite", "edits"]) -> ParsedReply:

@@ -214,3 +214,12 @@ def test_incomplete_edit_block_is_an_error():
 def test_edit_that_changes_nothing_is_unchanged():
     parsed = parse_reflection_reply(_edit("    pi = 3", "    pi = 3"), CODE)
     assert (parsed.mode, parsed.error) == ("none", "unchanged")
+
+
+def test_a_bare_prose_reply_to_a_program_is_not_a_candidate():
+    current = "def f(x):\n    return x * 2\n"
+    prose = ("The function doubles its input, but the tests expect the square, so every case with x other "
+             "than 0 and 2 fails. The fix is to multiply x by itself instead of by two, which")
+    parsed = parse_reflection_reply(prose, current)
+    assert parsed.text is None and "not valid Python" in parsed.error
+    assert parse_reflection_reply("def f(x):\n    return x * x\n", current).text.strip() == "def f(x):\n    return x * x"
