@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lm", required=True, help="reflection model, resolved with honing.lm ('stub': no model)")
     parser.add_argument("--max-tokens", type=int, default=None, help="reply limit sent with every LM request")
+    parser.add_argument("--lm-timeout", type=float, default=3600.0, help="seconds to wait for one LM reply")
     parser.add_argument("--timeout", type=float, default=None, help="honing only: wall-clock stop")
     parser.add_argument("--run-dir", default=None, help="honing only: store the run here")
     parser.add_argument("--progress", action="store_true", help="honing only: progress on stderr")
@@ -84,7 +85,12 @@ def main(argv=None) -> int:
     if args.lm == "stub":  # pipeline check without a model: proposes the seed again, unchanged
         model = lambda prompt: "```\n" + task.seed + "\n```"  # noqa: E731
     else:
-        model = honing.lm(args.lm, max_tokens=args.max_tokens) if args.max_tokens else honing.lm(args.lm)
+        # A served local model answers one request at a time: a request queued behind others can wait far
+        # longer than the client's default 300 s, so give up only after --lm-timeout (and then retry).
+        options = {"timeout_s": args.lm_timeout} if args.lm.startswith(("http://", "https://")) else {}
+        if args.max_tokens:
+            options["max_tokens"] = args.max_tokens
+        model = honing.lm(args.lm, **options)
     lm_calls = [0]
 
     def reflection_lm(prompt, *rest, **kw):  # a plain callable prompt -> str for both engines
