@@ -37,7 +37,7 @@ if [ "$installed" != "$GEPA_VERSION" ]; then
     echo "installing gepa==$GEPA_VERSION into $VENV_DIR" >&2
     # The core package has no required dependencies; the benchmark passes a
     # plain callable as reflection LM, so litellm (gepa[full]) is not needed.
-    "$VENV_PY" -m pip install --disable-pip-version-check --quiet "gepa==$GEPA_VERSION"
+    "$VENV_PY" -m pip install --disable-pip-version-check --quiet "gepa==$GEPA_VERSION" numpy
 else
     echo "gepa $GEPA_VERSION already installed in $VENV_DIR" >&2
 fi
