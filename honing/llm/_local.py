@@ -291,7 +291,9 @@ class LocalLM:
                 "max_tokens": self.max_tokens,
                 "temperature": self.temperature,
                 "t_max_predict_ms": max(1, int(self.timeout_s * 1000)),
-                "cache_prompt": True,
+                # Reusing the previous request's cached prefix changes the numerics slightly, so a
+                # greedy (temperature 0) call could answer differently depending on what ran before.
+                "cache_prompt": self.temperature > 0,
             }
             if self.seed is not None:
                 request["seed"] = self.seed
