@@ -13,7 +13,6 @@ LLM transcript. Generalization mode: reflect on train tasks, select on val, repo
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ else:  # run as a script: python examples/arc_agents/main.py
     import tasks  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 24
 DEFAULT_TASK_LM = "local/qwen2.5-coder-0.5b"
@@ -126,11 +126,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     val = tasks.make_split("val", n_val, seed)
     test = tasks.make_split("test", n_test, seed)
     evaluate = make_evaluator(chat_model(task_lm))
-    config = hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm, reflection_minibatch_size=3),
-    )
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     started = time.monotonic()
     result = hn.optimize_anything(SEED_PROGRAM, evaluate, dataset=train, valset=val, objective=OBJECTIVE,
                                   background=BACKGROUND, config=config)
@@ -138,34 +134,24 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     before = accuracy(evaluate, SEED_PROGRAM, test)
     after = before if best == SEED_PROGRAM else accuracy(evaluate, best, test)
     return {
+        **_common.run_figures(result, started),
         "baseline": before,
         "optimized": after,
         "val_seed": result.val_scores[0],
         "val_best": result.best_score,
-        "best_candidate": best,
         "test_size": len(test),
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
-        "wall_clock_s": time.monotonic() - started,
-        "run_dir": result.run_dir,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evolve an LLM agent program for ARC-style grid puzzles.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
+    parser = _common.parser("Evolve an LLM agent program for ARC-style grid puzzles.",
+                            budget=DEFAULT_BUDGET, timeout=1800.0, seed_help="engine seed and task generation seed")
     parser.add_argument("--task-lm", default=DEFAULT_TASK_LM, help="the model the program calls (default %(default)s)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0, help="engine seed and task generation seed")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="wall-clock limit of the search in seconds")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, task_lm=args.task_lm, timeout_s=args.timeout)
     print("\nbest program:\n" + out["best_candidate"])
-    print(f"val accuracy {out['val_seed']:.2f} -> {out['val_best']:.2f}; {out['proposals']} proposals, "
-          f"{out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    print(f"val accuracy {out['val_seed']:.2f} -> {out['val_best']:.2f}")
+    _common.print_run(out)
     print(f"baseline {out['baseline']:.1%} -> optimized {out['optimized']:.1%} "
           f"(exact-match accuracy on {out['test_size']} held-out tasks)")
     return 0

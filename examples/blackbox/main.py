@@ -13,7 +13,6 @@ function by function: wins / ties / losses. Optuna is an example dependency
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ else:  # run as a script: python examples/blackbox/main.py
     import evaluator  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 40
 
@@ -57,26 +57,18 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     def evaluate(candidate: str, example: dict[str, Any]):
         return evaluator.evaluate(candidate, example, timeout=eval_timeout)
 
-    config = hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm, reflection_minibatch_size=3),
-    )
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     started = time.monotonic()
     result = hn.optimize_anything(evaluator.SEED, evaluate, dataset=dataset, objective=evaluator.OBJECTIVE,
                                   background=evaluator.BACKGROUND, config=config)
-    elapsed = time.monotonic() - started
-    best = str(result.best_candidate)
+    figures = _common.run_figures(result, started)  # the search's time, not the re-scoring's below
+    best = figures["best_candidate"]
     per_function = evaluator.evaluate_all(best, dataset, timeout=eval_timeout)
     out: dict[str, Any] = {
+        **figures,
         "baseline": float(result.val_scores[0] or 0.0),
         "optimized": float(result.best_score or 0.0),
-        "best_candidate": best,
         "per_function": per_function,
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
-        "wall_clock_s": elapsed,
-        "run_dir": result.run_dir,
     }
     method = _default_baseline() if baseline == "auto" else baseline
     if method:
@@ -95,15 +87,11 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evolve a black-box minimizer with honing and compare it with TPE.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
+    parser = _common.parser("Evolve a black-box minimizer with honing and compare it with TPE.",
+                            budget=DEFAULT_BUDGET, timeout=900.0)
     parser.add_argument("--evals-per-function", type=int, default=evaluator.EVALS_PER_FUNCTION,
                         help="objective evaluations per solve() call (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", choices=("auto", "tpe", "random", "none"), default="auto")
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit in seconds")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, args.evals_per_function,
               baseline=None if args.baseline == "none" else args.baseline, timeout_s=args.timeout)
@@ -115,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:<20} {out['per_function'][key]['gap']:>14.4g} {out['reference'][key]['gap']:>18.4g}  {verdict}")
         print(f"candidate vs {name}: {out['wins']} wins / {out['ties']} ties / {out['losses']} losses "
               f"(mean score {name} {out['reference_mean']:.4f})")
-    print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    _common.print_run(out)
     print(f"baseline {out['baseline']:.4f} -> optimized {out['optimized']:.4f}")
     return 0
 

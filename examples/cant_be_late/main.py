@@ -10,7 +10,6 @@ are generated from seeds (``simulator.make_examples``); every strategy runs in t
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ else:  # run as a script: python examples/cant_be_late/main.py
     import simulator  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 40
 
@@ -36,11 +36,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     train = simulator.make_examples("train", n_train, seed)
     val = simulator.make_examples("val", n_val, seed)
     test = simulator.make_examples("test", n_test, seed)
-    config = hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm, reflection_minibatch_size=3),
-    )
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     started = time.monotonic()
     result = hn.optimize_anything(evaluator.SEED, evaluator.evaluate, dataset=train, valset=val,
                                   objective=evaluator.OBJECTIVE, background=evaluator.BACKGROUND, config=config)
@@ -48,25 +44,17 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     before = evaluator.summarize(evaluator.run_split(evaluator.SEED, test))
     after = evaluator.summarize(evaluator.run_split(best, test))
     return {
+        **_common.run_figures(result, started),
         "baseline": before,
         "optimized": after,
-        "best_candidate": best,
         "val_score_seed": result.val_scores[0],
         "val_score_best": result.best_score,
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
-        "wall_clock_s": time.monotonic() - started,
-        "run_dir": result.run_dir,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evolve a Can't Be Late scheduling strategy with honing.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0, help="engine seed and job/trace generation seed")
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit in seconds")
+    parser = _common.parser("Evolve a Can't Be Late scheduling strategy with honing.",
+                            budget=DEFAULT_BUDGET, timeout=900.0, seed_help="engine seed and job/trace generation seed")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, timeout_s=args.timeout)
     b, o = out["baseline"], out["optimized"]
@@ -74,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nbest strategy:\n" + out["best_candidate"])
     else:
         print("\nno candidate beat the greedy seed on the val split; the best strategy is the seed")
-    print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    _common.print_run(out)
     if "error" in o:
         print(f"the best strategy failed on the test split: {o['error']}")
     print(f"test jobs: {b['jobs']}; mean cost ${b['mean_cost']:.2f} with {b['missed']} missed deadlines -> "

@@ -10,7 +10,6 @@ circles are validated by ``evaluator.validate`` in this process.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ else:  # run as a script: python examples/circle_packing/main.py
     import evaluator  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 8
 
@@ -35,11 +35,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     def evaluate(candidate: str) -> tuple[float, dict[str, Any]]:
         return evaluator.evaluate(candidate, timeout=eval_timeout)
 
-    config = hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm),
-    )
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     started = time.monotonic()
     result = hn.optimize_anything(evaluator.SEED, evaluate, objective=evaluator.OBJECTIVE,
                                   background=evaluator.BACKGROUND, config=config)
@@ -47,32 +43,21 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     # Re-check the winner from scratch: the score printed is one the layout earned.
     final_score, final_info = evaluate(best_code)
     return {
+        **_common.run_figures(result, started),
         "baseline": float(result.val_scores[0] or 0.0),
         "optimized": float(final_score),
         "engine_best": float(result.best_score or 0.0),
-        "best_candidate": best_code,
         "verdict": final_info.get("verdict", final_info.get("error")),
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
-        "wall_clock_s": time.monotonic() - started,
-        "run_dir": result.run_dir,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evolve a 26-circle packing with honing.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit in seconds")
+    parser = _common.parser("Evolve a 26-circle packing with honing.", budget=DEFAULT_BUDGET, timeout=900.0)
     parser.add_argument("--eval-timeout", type=float, default=30.0, help="seconds per pack() call")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, args.timeout, args.eval_timeout)
     print(f"\n{out['verdict']}")
-    print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    _common.print_run(out)
     print(f"baseline {out['baseline']:.4f} -> optimized {out['optimized']:.4f}")
     return 0
 

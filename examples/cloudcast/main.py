@@ -11,7 +11,6 @@ here, in ``simulator.broadcast_cost``. The baseline is Dijkstra on egress cost.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ else:  # run as a script: python examples/cloudcast/main.py
     import simulator  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 30
 
@@ -35,11 +35,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     """Optimize the routing; returns the total cost of the jobs before and after, and the best code."""
     graph = simulator.make_topology(seed)
     configs = simulator.make_configs(seed, n_configs)
-    config = hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm, reflection_minibatch_size=2),
-    )
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose, minibatch=2)
     started = time.monotonic()
     result = hn.optimize_anything(evaluator.SEED, evaluator.make_evaluator(graph), dataset=configs,
                                   objective=evaluator.OBJECTIVE, background=evaluator.BACKGROUND, config=config)
@@ -47,25 +43,17 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     before, _ = evaluator.total_cost(evaluator.SEED, configs, graph)
     after, errors = evaluator.total_cost(best, configs, graph)
     return {
+        **_common.run_figures(result, started),
         "baseline_cost": before,
         "optimized_cost": after,
         "errors": errors,
         "jobs": len(configs),
-        "best_candidate": best,
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
-        "wall_clock_s": time.monotonic() - started,
-        "run_dir": result.run_dir,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evolve a multi-cloud broadcast routing algorithm with honing.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0, help="engine seed and topology/job generation seed")
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit in seconds")
+    parser = _common.parser("Evolve a multi-cloud broadcast routing algorithm with honing.",
+                            budget=DEFAULT_BUDGET, timeout=900.0, seed_help="engine seed and topology/job generation seed")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, timeout_s=args.timeout)
     if out["best_candidate"] != evaluator.SEED:
@@ -74,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nno candidate beat the Dijkstra seed; the best routing is the seed")
     for error in out["errors"]:
         print(f"error: {error}")
-    print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    _common.print_run(out)
     saving = 1 - out["optimized_cost"] / out["baseline_cost"] if out["baseline_cost"] else 0.0
     print(f"baseline ${out['baseline_cost']:.2f} -> optimized ${out['optimized_cost']:.2f} "
           f"(total cost of {out['jobs']} broadcasts; {saving:.1%} saved)")

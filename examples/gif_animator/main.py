@@ -12,7 +12,6 @@ logs the diagnostics with ``hn.log`` and returns the mean. Needs Pillow and NumP
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ else:  # run as a script: python examples/gif_animator/main.py
     import gif_score  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 3
 DEFAULT_TASK_LM = "local/qwen2.5-coder-0.5b"
@@ -78,44 +78,29 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
         verbose: bool = True) -> dict[str, Any]:
     """Optimize the system prompt; returns the seed's and the best prompt's scores and the best prompt."""
     evaluate = make_evaluator(task_model(task_lm), samples)
-    config = hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=2,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose,
-                               raise_on_exception=False),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm),
-    )
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose, raise_on_exception=False)
     started = time.monotonic()
     result = hn.optimize_anything(SEED_PROMPT, evaluate, objective=OBJECTIVE, background=BACKGROUND, config=config)
     return {
+        **_common.run_figures(result, started),
         "baseline": float(result.val_scores[0] or 0.0),
         "optimized": float(result.best_score or 0.0),
-        "best_candidate": str(result.best_candidate),
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
         "langgraph": animator.have_langgraph(),
-        "wall_clock_s": time.monotonic() - started,
-        "run_dir": result.run_dir,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Evolve a GIF animator agent's system prompt with honing.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
+    parser = _common.parser("Evolve a GIF animator agent's system prompt with honing.",
+                            budget=DEFAULT_BUDGET, timeout=3600.0)
     parser.add_argument("--task-lm", default=DEFAULT_TASK_LM, help="the model writing the code (default %(default)s)")
     parser.add_argument("--samples", type=int, default=2, help="GIFs rendered per evaluation (default %(default)s)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of the search in seconds")
     args = parser.parse_args(argv)
     print(f"animator loop: {'LangGraph' if animator.have_langgraph() else 'plain generate -> run -> repair'}; "
           f"task model {args.task_lm}", flush=True)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, task_lm=args.task_lm,
               samples=args.samples, timeout_s=args.timeout)
     print("\nbest system prompt:\n" + out["best_candidate"])
-    print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    _common.print_run(out)
     print(f"baseline {out['baseline']:.3f} -> optimized {out['optimized']:.3f} "
           f"(mean GIF score of {args.samples} renders per prompt, as measured during the search)")
     return 0

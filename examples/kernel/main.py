@@ -12,7 +12,6 @@ on correctness (allclose against a reference) and speed, in multi-task mode with
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -26,17 +25,9 @@ else:  # run as a script: python examples/kernel/main.py
     import evaluator  # type: ignore[no-redef]
 
 import honing as hn
+from examples import _common
 
 DEFAULT_BUDGET = 12
-
-
-def _config(budget: int, reflection_lm: Any, run_dir: str | None, seed: int, timeout_s: float | None,
-            verbose: bool, workers: int = 2) -> hn.Config:
-    return hn.Config(
-        engine=hn.EngineConfig(max_metric_calls=budget, timeout_s=timeout_s, max_workers=workers,
-                               max_proposals_in_flight=2, seed=seed, run_dir=run_dir, progress=verbose),
-        reflection=hn.ReflectionConfig(reflection_lm=reflection_lm, reflection_minibatch_size=3),
-    )
 
 
 def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | None = None, seed: int = 0,
@@ -45,15 +36,13 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     started = time.monotonic()
     if not force_cpu and evaluator.gpu_available():
         # Timings on one GPU: evaluate one candidate at a time.
-        config = _config(budget, reflection_lm, run_dir, seed, timeout_s, verbose, workers=1)
+        config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose, workers=1)
         result = hn.optimize_anything(evaluator.GPU_SEED, evaluator.gpu_evaluate, objective=evaluator.GPU_OBJECTIVE,
                                       background="The reference:\n" + evaluator.GPU_REFERENCE, config=config)
         best = str(result.best_candidate)
-        return {"variant": "gpu", "baseline": evaluator.gpu_evaluate(evaluator.GPU_SEED)[0],
-                "optimized": evaluator.gpu_evaluate(best)[0], "best_candidate": best,
-                "evaluator_calls": result.total_metric_calls, "proposals": len(result.proposals),
-                "wall_clock_s": time.monotonic() - started, "run_dir": result.run_dir}
-    config = _config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
+        return {**_common.run_figures(result, started), "variant": "gpu",
+                "baseline": evaluator.gpu_evaluate(evaluator.GPU_SEED)[0], "optimized": evaluator.gpu_evaluate(best)[0]}
+    config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     result = hn.optimize_anything(evaluator.SEED, evaluator.evaluate, dataset=evaluator.DATASET,
                                   objective=evaluator.OBJECTIVE, background=evaluator.BACKGROUND, config=config)
     best = str(result.best_candidate)
@@ -62,25 +51,17 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     after = before if best == evaluator.SEED else {ex["kernel"]: evaluator.evaluate(best, ex)
                                                     for ex in evaluator.DATASET}
     return {
+        **_common.run_figures(result, started),
         "variant": "cpu",
         "baseline": sum(s for s, _ in before.values()) / len(before),
         "optimized": sum(s for s, _ in after.values()) / len(after),
         "per_kernel": {k: (before[k], after[k]) for k in before},
-        "best_candidate": best,
-        "evaluator_calls": result.total_metric_calls,
-        "proposals": len(result.proposals),
-        "wall_clock_s": time.monotonic() - started,
-        "run_dir": result.run_dir,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Optimize kernels for speed and correctness with honing.")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="evaluator calls (default %(default)s)")
-    parser.add_argument("--reflection-lm", default=None, help="reflection model (default: the embedded local model)")
-    parser.add_argument("--run-dir", default=None, help="store the run here")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock limit in seconds")
+    parser = _common.parser("Optimize kernels for speed and correctness with honing.",
+                            budget=DEFAULT_BUDGET, timeout=900.0)
     parser.add_argument("--cpu", action="store_true", help="run the CPU variant even when a GPU is present")
     args = parser.parse_args(argv)
     if args.cpu or not evaluator.gpu_available():
@@ -94,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nbest candidate:\n" + out["best_candidate"])
     for kernel, ((b, bi), (o, oi)) in out.get("per_kernel", {}).items():
         print(f"{kernel}: {b:.3f} -> {o:.3f}  ({oi.get('result') or oi.get('error')})")
-    print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
-    if out["run_dir"]:
-        print(f"run stored in {out['run_dir']}")
+    _common.print_run(out)
     unit = "mean speed score (1.0 = NumPy reference speed)" if out["variant"] == "cpu" else "speedup over PyTorch"
     print(f"baseline {out['baseline']:.3f} -> optimized {out['optimized']:.3f} ({unit})")
     return 0
