@@ -9,8 +9,9 @@ from scratch so that both systems are measured by the same code.
 Built-in tasks: ``circle_packing`` and ``blackbox``. Any other folder
 ``examples/<name>/`` whose ``evaluator.py`` defines ``SEED``, ``OBJECTIVE``,
 ``BACKGROUND`` and ``evaluate`` (plus ``make_dataset()`` for multi-task mode) is a
-task too (``prompt_opt`` once it exists); its final score is the mean of
-``evaluate`` over the dataset.
+task too (``prompt_opt``). ``make_valset()`` adds a valset (generalization mode) and
+``make_testset()`` held-out examples; its final score is the mean of ``evaluate``
+over the test set if there is one, else over the valset, else over the dataset.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Task:
     evaluate: Callable[..., Any]
     final_score: Callable[[str], float]
     baselines: Callable[[int], dict[str, dict[str, float]]] = field(default=lambda seed: {})
+    valset: list[Any] | None = None
 
 
 class CountingEvaluator:
@@ -133,21 +135,34 @@ def _plugin(name: str, opts: dict[str, Any]) -> Task:
     if missing:
         raise LookupError(f"examples/{name}/evaluator.py lacks {', '.join(missing)}")
     dataset = ev.make_dataset() if hasattr(ev, "make_dataset") else None
+    valset = ev.make_valset() if hasattr(ev, "make_valset") else None
+    held_out = ev.make_testset() if hasattr(ev, "make_testset") else (valset or dataset)
 
     def final_score(candidate: str) -> float:
-        calls = [(candidate,)] if dataset is None else [(candidate, ex) for ex in dataset]
+        calls = [(candidate,)] if held_out is None else [(candidate, ex) for ex in held_out]
         scores = []
         for args in calls:
             got = ev.evaluate(*args)
             scores.append(float(got[0] if isinstance(got, tuple) else got))
         return sum(scores) / len(scores)
 
-    def baselines(seed: int) -> dict[str, dict[str, float]]:
-        started = time.perf_counter()
-        return {"seed candidate": {"score": final_score(ev.SEED), "wall_clock_s": time.perf_counter() - started}}
+    seed_score: dict[str, dict[str, float]] = {}
 
-    evaluate = (lambda c: ev.evaluate(c)) if dataset is None else (lambda c, ex: ev.evaluate(c, ex))
-    return Task(name, ev.SEED, ev.OBJECTIVE, ev.BACKGROUND, dataset, evaluate, final_score, baselines)
+    def baselines(seed: int) -> dict[str, dict[str, float]]:
+        if not seed_score:  # the same for every seed: scored once
+            started = time.perf_counter()
+            seed_score["seed candidate"] = {"score": final_score(ev.SEED), "wall_clock_s": time.perf_counter() - started}
+        return dict(seed_score)
+
+    def two_parts(got):  # GEPA 0.1.4 takes (score, side_info) only: fold an output into the side info
+        if isinstance(got, tuple) and len(got) == 3:
+            score, output, side_info = got
+            return score, {**(side_info or {}), "Output": output}
+        return got
+
+    evaluate = ((lambda c: two_parts(ev.evaluate(c))) if dataset is None
+                else (lambda c, ex: two_parts(ev.evaluate(c, ex))))
+    return Task(name, ev.SEED, ev.OBJECTIVE, ev.BACKGROUND, dataset, evaluate, final_score, baselines, valset)
 
 
 def available(names: list[str]) -> tuple[list[str], dict[str, str]]:

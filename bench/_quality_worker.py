@@ -37,7 +37,8 @@ def run_honing(task, evaluator, lm, args):
                                run_dir=args.run_dir or tempfile.mkdtemp(prefix="quality-honing-")),
         reflection=hn.ReflectionConfig(reflection_lm=lm),
     )
-    result = hn.optimize_anything(task.seed, evaluator, dataset=task.dataset, objective=task.objective,
+    result = hn.optimize_anything(task.seed, evaluator, dataset=task.dataset, valset=task.valset,
+                                  objective=task.objective,
                                   background=task.background, config=config)
     return str(result.best_candidate), float(result.best_score or 0.0), len(result.proposals), result.total_metric_calls
 
@@ -52,7 +53,8 @@ def run_gepa(task, evaluator, lm, args):
         reflection=ReflectionConfig(reflection_lm=lm),
     )
     with contextlib.redirect_stdout(sys.stderr):  # GEPA's logger prints progress
-        result = optimize_anything(task.seed, evaluator=evaluator, dataset=task.dataset, objective=task.objective,
+        result = optimize_anything(task.seed, evaluator=evaluator, dataset=task.dataset, valset=task.valset,
+                                   objective=task.objective,
                                    background=task.background, config=config)
     best = result.best_candidate
     if isinstance(best, dict) and len(best) == 1:

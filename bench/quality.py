@@ -56,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-proposals", type=int, default=None, help="also stop each run after N proposals")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--model", default="local/qwen2.5-coder-1.5b", help="embedded model served to both engines")
+    p.add_argument("--task-model", default="local/qwen2.5-coder-0.5b",
+                   help="prompt_opt only: the model whose system prompt is optimized, served once for both engines")
     p.add_argument("--lm", default=None, help="use this endpoint ('http://host:port/v1#model') instead of serving "
                                               "('stub': no model, checks the pipeline)")
     p.add_argument("--max-tokens", type=int, default=None, help="reply limit per LM call, the same for both engines")
@@ -100,7 +102,7 @@ def start_server(model: str, port: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("honing serve-lm did not come up within 300 s")
 
 
-def run_worker(engine: str, name: str, budget: int, seed: int, lm: str, args) -> dict:
+def run_worker(engine: str, name: str, budget: int, seed: int, lm: str, args, env: dict | None = None) -> dict:
     python = sys.executable if engine == "honing" else GEPA_PY
     cmd = [python, WORKER, "--engine", engine, "--task", name, "--budget", str(budget), "--seed", str(seed),
            "--lm", lm, "--workers", str(args.workers), "--task-options", json.dumps(task_options(args, name))]
@@ -110,7 +112,8 @@ def run_worker(engine: str, name: str, budget: int, seed: int, lm: str, args) ->
         cmd += ["--max-tokens", str(args.max_tokens)]
     started = time.monotonic()
     try:
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=args.run_timeout)
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=args.run_timeout,
+                              env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired:
         return {"engine": engine, "task": name, "seed": seed, "ok": False, "error": "worker timed out",
                 "wall_clock_s": time.monotonic() - started}
@@ -165,34 +168,44 @@ def main(argv=None) -> int:
         print(f"skipping task {name}: {why}", file=sys.stderr)
     if "gepa" in engines and not os.path.exists(GEPA_PY):
         subprocess.run(["bash", os.path.join(HERE, "setup_gepa_venv.sh")], check=True)
-    server = None
+    servers, env = [], {}
     lm = args.lm
-    if lm is None:
-        server, lm = start_server(args.model, args.port)
     started = datetime.now(timezone.utc)
     records, baselines = [], {}
     try:
+        if lm is None:
+            server, lm = start_server(args.model, args.port)
+            servers.append(server)
+        if "prompt_opt" in names:  # one served task model, shared by both engines' evaluators and the baseline
+            server, env["PROMPT_OPT_TASK_LM"] = start_server(args.task_model, 0)
+            servers.append(server)
+            os.environ.update(env)
         for name in names:
             task = tasks.load(name, task_options(args, name))
             for seed in range(args.seeds):
                 baselines.setdefault(name, {})[seed] = task.baselines(seed)
-                for engine in engines:
+                # Alternate which engine goes first, so that a machine getting slower or faster
+                # during the benchmark does not favour one of them.
+                for engine in engines if seed % 2 == 0 else engines[::-1]:
                     print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}: {engine} ...", file=sys.stderr,
                           flush=True)
-                    record = run_worker(engine, name, budgets.get(name, 40), seed, lm, args)
+                    record = run_worker(engine, name, budgets.get(name, 40), seed, lm, args, env)
                     records.append(record)
+                    if args.json:  # written after every run, so that an interrupted benchmark keeps its results
+                        write_json(args.json, None, records, baselines, skipped)
                     summary = (f"score {record['final_score']:.4f}, {record['evaluator_calls']} calls, "
                                f"{record.get('proposals')} proposals, {record['wall_clock_s']:.0f} s"
                                if record.get("ok") else f"FAILED: {record.get('error')}")
                     print(f"    {summary}", file=sys.stderr, flush=True)
     finally:
-        if server is not None:
+        for server in servers:
             server.terminate()
             server.wait(timeout=30)
     header = (f"{started:%Y-%m-%d}, {platform.machine()} Linux, {os.cpu_count()} CPUs, Python "
               f"{platform.python_version()}; reflection model {args.model if args.lm is None else args.lm}; "
               f"seeds {args.seeds}; budgets " + ", ".join(f"{n}={budgets.get(n, 40)}" for n in names)
               + (f"; at most {args.max_proposals} proposals per run" if args.max_proposals else "")
+              + (f"; prompt_opt task model {args.task_model}" if "prompt_opt" in names else "")
               + (f"; black-box problems {args.bb_problems or 'all'} x {args.bb_evals} evaluations"
                  if "blackbox" in names else ""))
     print(header)
@@ -200,10 +213,14 @@ def main(argv=None) -> int:
     if skipped:
         print("not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"header": header, "records": records, "baselines": baselines, "skipped": skipped}, f,
-                      indent=1, default=str)
+        write_json(args.json, header, records, baselines, skipped)
     return 0
+
+
+def write_json(path: str, header, records, baselines, skipped) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"header": header, "records": records, "baselines": baselines, "skipped": skipped}, f,
+                  indent=1, default=str)
 
 
 if __name__ == "__main__":

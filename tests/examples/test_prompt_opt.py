@@ -87,3 +87,50 @@ def test_scripted_run_smoke(tmp_path):
     assert "Reasoning" in lm.prompt_texts[0] or "ExpectedAnswer" in lm.prompt_texts[0]
     assert out["baseline"] == 0.0 and out["optimized"] == 1.0
     assert out["best_candidate"] == IMPROVED
+
+
+def test_harness_module_exposes_the_task(monkeypatch):
+    """``evaluator.py`` is what bench/quality.py optimizes: the splits, texts and a per-problem evaluate."""
+    monkeypatch.setenv("PROMPT_OPT_N_VAL", "3")
+    monkeypatch.setenv("PROMPT_OPT_N_TEST", "4")
+    from examples.prompt_opt import evaluator
+    train, val, test = evaluator.make_dataset(), evaluator.make_valset(), evaluator.make_testset()
+    assert (len(train), len(val), len(test)) == (20, 3, 4)
+    assert not {p["id"] for p in train} & ({p["id"] for p in val} | {p["id"] for p in test})
+    assert evaluator.SEED == main.SEED_PROMPT and evaluator.OBJECTIVE and evaluator.BACKGROUND
+
+    seen = []
+    monkeypatch.setattr(evaluator, "_evaluate", scorer.make_evaluator(
+        lambda messages: seen.append(messages) or f"Answer: {test[0]['answer']}"))
+    score, output, side_info = evaluator.evaluate("Be brief.", test[0])
+    assert score == 1.0 and output == {"answer": test[0]["answer"]}
+    assert seen[0][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_quality_benchmark_scores_on_the_test_split(monkeypatch):
+    """The benchmark's final score for prompt_opt is held-out test accuracy, and GEPA gets (score, side_info)."""
+    monkeypatch.setenv("PROMPT_OPT_N_VAL", "2")
+    monkeypatch.setenv("PROMPT_OPT_N_TEST", "3")
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import importlib
+
+    from examples.prompt_opt import evaluator
+    test_ids = {p["id"] for p in evaluator.make_testset()}
+    asked = []
+
+    def task_lm(messages):
+        question = messages[-1]["content"]
+        problem = next(p for split in data.load().values() for p in split if p["question"] == question)
+        asked.append(problem["id"])
+        return "Answer: 0"
+
+    monkeypatch.setattr(evaluator, "_evaluate", scorer.make_evaluator(task_lm))
+    quality_tasks = importlib.import_module("_quality_tasks")
+    task = quality_tasks.load("prompt_opt")
+    assert len(task.valset) == 2 and len(task.dataset) == 20
+    score, side_info = task.evaluate(task.seed, task.valset[0])
+    assert side_info["Output"] == {"answer": 0} and "Feedback" in side_info
+    asked.clear()
+    expected = sum(p["answer"] == 0 for p in evaluator.make_testset()) / 3
+    assert task.final_score(task.seed) == expected
+    assert set(asked) == test_ids
