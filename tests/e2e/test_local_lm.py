@@ -108,6 +108,14 @@ def test_four_threads_all_get_answers(lm):
 
 @pytest.mark.e2e
 @needs_model
+def test_greedy_replies_do_not_depend_on_the_previous_request(lm):
+    first = lm("Count from one to five in words.")
+    lm("Name three colours of the rainbow.")
+    assert lm("Count from one to five in words.") == first
+
+
+@pytest.mark.e2e
+@needs_model
 def test_over_long_prompt_is_trimmed_not_fatal(lm):
     text = "The quick brown fox jumps over the lazy dog. " * 500  # ~5k tokens
     completion = lm.complete([{"role": "user", "content": text + "\nSummarize."}])
