@@ -6,6 +6,12 @@ LangChain's ChatOpenAI) can then use the local model unchanged, with
 library's ``http.server`` so it adds no dependency. Requests are answered
 whole; ``stream: true`` gets the whole answer as one server-sent-events chunk,
 which streaming clients accept.
+
+A model with one slot (``max_concurrency == 1``, as the local models have)
+answers one request at a time and the others wait their turn here. A client
+that gives up while waiting (its timeout passed) is noticed when its turn
+comes, and its request is dropped instead of generated for nobody: otherwise
+a client that retries after a timeout piles up work on a busy model.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import select
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -28,6 +37,10 @@ __all__ = ["make_server", "serve", "serve_lm", "add_serve_lm_arguments", "run_se
 log = logging.getLogger("honing.llm.server")
 
 _MAX_BODY = 32 * 1024 * 1024
+
+
+class _ClientGone(Exception):
+    """The client closed its connection before its request's turn came."""
 
 
 class _Error(Exception):
@@ -102,6 +115,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _Error as error:
             self._send_error(error)
             return
+        except _ClientGone:
+            log.warning("a client left before its request's turn; the request was dropped")
+            self.close_connection = True
+            return
         except LMError as error:
             log.warning("model call failed: %s", error)
             self._send_error(_Error(500, str(error), "server_error"))
@@ -135,7 +152,24 @@ class _Handler(BaseHTTPRequestHandler):
         served = ", ".join(models)
         raise _Error(404, f"model {name!r} is not served here; served: {served}", "not_found_error")
 
+    def _client_gone(self) -> bool:
+        """Whether the client has closed the connection (readable with nothing to read means EOF)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _run(self, lm: LM, request: dict[str, Any], messages: list) -> tuple[Completion, str]:
+        turn = self.server.turns.get(id(lm))
+        if turn is None:
+            return self._generate(lm, request, messages)
+        with turn:
+            if self._client_gone():
+                raise _ClientGone
+            return self._generate(lm, request, messages)
+
+    def _generate(self, lm: LM, request: dict[str, Any], messages: list) -> tuple[Completion, str]:
         if isinstance(lm, LocalLM):
             max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
             temperature, seed = request.get("temperature"), request.get("seed")
@@ -195,6 +229,7 @@ def _chat_body(name: str, completion: Completion, finish: str) -> dict[str, Any]
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     models: dict[str, LM]
+    turns: dict[int, threading.Lock]  # one per single-slot model: requests wait here, not inside the model
     started: int
 
 
@@ -220,6 +255,7 @@ def make_server(
                 lm.load()
     server = _Server((host, port), _Handler)
     server.models = served
+    server.turns = {id(lm): threading.Lock() for lm in served.values() if getattr(lm, "max_concurrency", None) == 1}
     server.started = int(time.time())
     return server
 
