@@ -69,7 +69,7 @@ class EngineConfig:
     cache_evaluation: bool = True
     track_best_outputs: bool = False
     run_dir: str | None = None
-    use_cloudpickle: bool = False
+    use_cloudpickle: bool = False  # GEPA's name, accepted; no effect: runs are stored in SQLite, never pickled
     raise_on_exception: bool = False
     capture_stdio: bool = False
     failure_score: float = 0.0

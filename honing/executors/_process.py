@@ -37,7 +37,7 @@ def import_cloudpickle():
         import cloudpickle
     except ImportError as exc:
         raise ImportError("EngineConfig(executor='process') ships the evaluator to worker processes with "
-                          "cloudpickle: pip install 'honing[process]'  (or: pip install cloudpickle)") from exc
+                          "cloudpickle: pip install cloudpickle") from exc
     return cloudpickle
 
 
