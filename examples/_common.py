@@ -37,6 +37,18 @@ def run_figures(result: hn.Result, started: float) -> dict[str, Any]:
     }
 
 
+def held_out(evaluate: Any, seed: str, best: str, test: list[Any]) -> tuple[float, float]:
+    """Mean score of the seed and of the best candidate on examples the search never saw.
+
+    When the search kept the seed, it is measured once and reported for both.
+    """
+    def mean(candidate: str) -> float:
+        return sum(float(evaluate(candidate, example)[0]) for example in test) / len(test)
+
+    before = mean(seed)
+    return before, before if best == seed else mean(best)
+
+
 def parser(description: str, *, budget: int, timeout: float, seed_help: str | None = None) -> argparse.ArgumentParser:
     """An argument parser with the options every example takes; add the task's own to it."""
     p = argparse.ArgumentParser(description=description)

@@ -114,10 +114,6 @@ def make_evaluator(llm, max_llm_calls: int = 3):
     return evaluate
 
 
-def accuracy(evaluate, program: str, items: list[dict]) -> float:
-    return sum(evaluate(program, t)[0] for t in items) / len(items)
-
-
 def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | None = None, seed: int = 0,
         task_lm: Any = None, n_train: int = 9, n_val: int = 6, n_test: int = 9,
         timeout_s: float | None = 1800.0, verbose: bool = True) -> dict[str, Any]:
@@ -131,8 +127,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     result = hn.optimize_anything(SEED_PROGRAM, evaluate, dataset=train, valset=val, objective=OBJECTIVE,
                                   background=BACKGROUND, config=config)
     best = str(result.best_candidate)
-    before = accuracy(evaluate, SEED_PROGRAM, test)
-    after = before if best == SEED_PROGRAM else accuracy(evaluate, best, test)
+    before, after = _common.held_out(evaluate, SEED_PROGRAM, best, test)
     return {
         **_common.run_figures(result, started),
         "baseline": before,

@@ -50,10 +50,6 @@ def task_model(spec: Any = None, max_tokens: int = 256) -> scorer.TaskModel:
     return spec
 
 
-def accuracy(evaluate, prompt: str, problems: list[dict]) -> float:
-    return sum(evaluate(prompt, p)[0] for p in problems) / len(problems)
-
-
 def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | None = None, seed: int = 0,
         task_lm: Any = None, n_train: int = 20, n_val: int = 6, n_test: int = 12,
         timeout_s: float | None = 1800.0, verbose: bool = True) -> dict[str, Any]:
@@ -68,8 +64,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     best = str(result.best_candidate)
     # Test problems never reached the optimizer; no worked solutions are needed to score them.
     test_eval = scorer.make_evaluator(task_model(task_lm), show_solution=False)
-    before = accuracy(test_eval, SEED_PROMPT, test)
-    after = before if best == SEED_PROMPT else accuracy(test_eval, best, test)
+    before, after = _common.held_out(test_eval, SEED_PROMPT, best, test)
     return {
         **_common.run_figures(result, started),
         "baseline": before,
