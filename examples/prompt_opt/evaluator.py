@@ -16,7 +16,9 @@ import threading
 from typing import Any
 
 from . import data, scorer
-from .main import BACKGROUND, DEFAULT_TASK_LM, OBJECTIVE, SEED_PROMPT  # noqa: F401 - part of this module's contract
+from .main import BACKGROUND, DEFAULT_TASK_LM, OBJECTIVE, SEED_PROMPT
+
+__all__ = ["SEED", "OBJECTIVE", "BACKGROUND", "evaluate", "make_dataset", "make_valset", "make_testset"]
 
 SEED = SEED_PROMPT
 N_TRAIN, N_VAL, N_TEST = 20, 6, 12
