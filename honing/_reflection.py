@@ -250,6 +250,10 @@ _SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$", re.I)
 _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\s*$", re.I)
 _FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\s]*)[^`]*$")
+# An opening fence may also follow a list marker on the same line ("2. ```python"): small models number
+# their answer after the numbered instructions. Its leading spaces are the block's indentation.
+_OPENING = re.compile(r"^(?P<indent> {0,3})(?:(?:\d{1,3}[.)]|[-*+])[ \t]+)?(?P<fence>`{3,}|~{3,})[ \t]*"
+                      r"(?P<info>[^`\s]*)[^`]*$")
 _CHATTER_HEAD = re.compile(
     r"^\s*(sure|okay|ok|certainly|of course|great|alright|here(?:'s| is| are)|below is|the (?:improved|updated|new|"
     r"revised|complete)|i(?:'ve| have) (?:improved|updated|revised|rewritten))\b.*$", re.I)
@@ -328,10 +332,16 @@ class _Block:
     info: str
     lines: list[str]
     closed: bool
+    indent: int = 0  # spaces before the opening fence: removed from the content lines (CommonMark)
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines).strip("\n").rstrip()
+        lines = self.lines
+        if self.indent:
+            common = min((len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), default=0)
+            cut = min(self.indent, common)
+            lines = [line[cut:] for line in lines]
+        return "\n".join(lines).strip("\n").rstrip()
 
 
 def _fenced_blocks(text: str) -> list[_Block]:
@@ -346,13 +356,14 @@ def _fenced_blocks(text: str) -> list[_Block]:
     current: _Block | None = None
     char, width, depth = "", 0, 0
     for line in text.split("\n"):
-        match = _FENCE.match(line)
         if current is None:
-            if match:
-                fence = match.group("fence")
+            opening = _OPENING.match(line)
+            if opening:
+                fence = opening.group("fence")
                 char, width, depth = fence[0], len(fence), 0
-                current = _Block(match.group("info").lower(), [], False)
+                current = _Block(opening.group("info").lower(), [], False, len(opening.group("indent")))
             continue
+        match = _FENCE.match(line)
         if match and match.group("fence")[0] == char and len(match.group("fence")) >= width:
             if line.strip() == match.group("fence"):
                 if depth == 0:

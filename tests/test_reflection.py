@@ -133,6 +133,22 @@ def test_of_two_full_versions_the_last_wins():
     assert parse_reflection_reply(reply, CURRENT).text == "Version two of the prompt text!"
 
 
+def test_fence_opened_after_a_list_marker():
+    # The 1.5B model numbers its answer after the numbered instructions: "2. ```python".
+    reply = ("1. The circles overlap because the rings are too close.\n2. ```python\nimport math\n\n\n"
+             "def pack():\n    return [(0.5, 0.5, 0.5)]\n```")
+    parsed = parse_reflection_reply(reply, "def pack():\n    return []")
+    assert parsed.mode == "rewrite"
+    assert parsed.text == "import math\n\n\ndef pack():\n    return [(0.5, 0.5, 0.5)]"
+
+
+def test_fence_indented_inside_a_list_item_is_dedented():
+    reply = ("1. The radii are too small.\n2. A better candidate:\n   ```python\n   def pack():\n"
+             "       return [(0.5, 0.5, 0.5)]\n   ```\n")
+    parsed = parse_reflection_reply(reply, "def pack():\n    return []")
+    assert parsed.text == "def pack():\n    return [(0.5, 0.5, 0.5)]"
+
+
 def test_unterminated_final_fence():
     parsed = parse_reflection_reply("Diagnosis: too vague.\n```text\nBe precise.\nCheck units.", CURRENT)
     assert parsed.text == "Be precise.\nCheck units." and parsed.mode == "rewrite"
