@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bb-evals", type=int, default=100, help="objective evaluations per black-box function")
     p.add_argument("--run-timeout", type=float, default=3600.0, help="kill a worker after this many seconds")
     p.add_argument("--json", default=None, help="write all records here")
+    p.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                   help="run nothing: print the combined table and verdicts of earlier --json files")
     return p.parse_args(argv)
 
 
@@ -134,30 +136,72 @@ def fmt(value, spec):
 
 
 def table(records: list[dict], baselines: dict[str, dict], names: list[str], engines: list[str]) -> str:
-    rows = ["| task | system | median best score | evaluator calls (median) | wall-clock s (median) | runs |",
-            "|---|---|---:|---:|---:|---|"]
+    rows = ["| task | system | median best score | scores per seed | evaluator calls (median) | LM calls (median) "
+            "| wall-clock s (median) | s per LM call (median) | runs |",
+            "|---|---|---:|---|---:|---:|---:|---:|---|"]
     for name in names:
         for engine in engines:
-            runs = [r for r in records if r["task"] == name and r["engine"] == engine]
+            runs = sorted((r for r in records if r["task"] == name and r["engine"] == engine), key=lambda r: r["seed"])
             good = [r for r in runs if r.get("ok")]
             label = "honing" if engine == "honing" else "GEPA 0.1.4"
+            per_call = [r["wall_clock_s"] / r["lm_calls"] for r in good if r.get("lm_calls")]
             rows.append(f"| {name} | {label} | {fmt(median([r['final_score'] for r in good]), '.4f')} | "
+                        f"{' / '.join(format(r['final_score'], '.4f') for r in good) or '—'} | "
                         f"{fmt(median([r['evaluator_calls'] for r in good]), '.0f')} | "
+                        f"{fmt(median([r.get('lm_calls') for r in good]), '.0f')} | "
                         f"{fmt(median([r['wall_clock_s'] for r in good]), '.0f')} | "
-                        f"{len(good)}/{len(runs)} ok |")
+                        f"{fmt(median(per_call), '.0f')} | {len(good)}/{len(runs)} ok |")
         by_method: dict[str, list[dict]] = {}
         for seed_rows in baselines.get(name, {}).values():
             for method, row in seed_rows.items():
                 by_method.setdefault(method, []).append(row)
         for method, rows_ in by_method.items():
-            rows.append(f"| {name} | {method} | {fmt(median([r['score'] for r in rows_]), '.4f')} | "
-                        f"{fmt(median([r.get('evaluator_calls') for r in rows_]), '.0f')} | "
-                        f"{fmt(median([r['wall_clock_s'] for r in rows_]), '.1f')} | baseline |")
+            rows.append(f"| {name} | {method} | {fmt(median([r['score'] for r in rows_]), '.4f')} | | "
+                        f"{fmt(median([r.get('evaluator_calls') for r in rows_]), '.0f')} | | "
+                        f"{fmt(median([r['wall_clock_s'] for r in rows_]), '.1f')} | | baseline |")
     return "\n".join(rows)
+
+
+def verdicts(records: list[dict], names: list[str]) -> list[str]:
+    """Per task: is honing's median best score at least GEPA's, and its median wall-clock at most 60% of GEPA's?"""
+    lines = []
+    for name in names:
+        got = {}
+        for engine in ("honing", "gepa"):
+            good = [r for r in records if r["task"] == name and r["engine"] == engine and r.get("ok")]
+            got[engine] = (median([r["final_score"] for r in good]), median([r["wall_clock_s"] for r in good]))
+        (h_score, h_wall), (g_score, g_wall) = got["honing"], got["gepa"]
+        if None in (h_score, g_score, h_wall, g_wall):
+            lines.append(f"{name}: not comparable (a system has no successful run)")
+            continue
+        score_ok, ratio = h_score >= g_score - 1e-9, h_wall / g_wall
+        lines.append(f"{name}: median best score honing {h_score:.4f} vs GEPA {g_score:.4f} "
+                     f"({'at least' if score_ok else 'BELOW'} GEPA's); wall-clock {ratio:.0%} of GEPA's "
+                     f"({'within' if ratio <= 0.6 else 'over'} the 60% target)")
+    return lines
+
+
+def report(paths: list[str]) -> int:
+    """Print the combined table of earlier runs (their --json files)."""
+    records, baselines, headers = [], {}, []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        records += data["records"]
+        baselines.update(data["baselines"])
+        headers.append(data.get("header") or f"{path}: interrupted run")
+    names = list(dict.fromkeys(r["task"] for r in records))
+    engines = list(dict.fromkeys(r["engine"] for r in records))
+    print("\n".join(headers))
+    print(table(records, baselines, names, engines))
+    print("\n".join(verdicts(records, names)))
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return report(args.report)
     engines = [e for e in args.engines.split(",") if e]
     budgets = dict(DEFAULT_BUDGETS)
     for item in args.budget:
@@ -210,6 +254,8 @@ def main(argv=None) -> int:
                  if "blackbox" in names else ""))
     print(header)
     print(table(records, baselines, names, engines))
+    if set(engines) == {"honing", "gepa"}:
+        print("\n".join(verdicts(records, names)))
     if skipped:
         print("not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
     if args.json:
