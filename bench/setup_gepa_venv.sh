@@ -37,9 +37,16 @@ if [ "$installed" != "$GEPA_VERSION" ]; then
     echo "installing gepa==$GEPA_VERSION into $VENV_DIR" >&2
     # The core package has no required dependencies; the benchmark passes a
     # plain callable as reflection LM, so litellm (gepa[full]) is not needed.
-    "$VENV_PY" -m pip install --disable-pip-version-check --quiet "gepa==$GEPA_VERSION" numpy
+    "$VENV_PY" -m pip install --disable-pip-version-check --quiet "gepa==$GEPA_VERSION"
 else
     echo "gepa $GEPA_VERSION already installed in $VENV_DIR" >&2
+fi
+
+# Candidates that GEPA's side evaluates run on this venv's interpreter, so it needs the libraries that
+# generated code reaches for on honing's side (the examples extra): NumPy and SciPy.
+if ! "$VENV_PY" -c 'import numpy, scipy' 2>/dev/null; then
+    echo "installing numpy and scipy into $VENV_DIR (candidate runtime)" >&2
+    "$VENV_PY" -m pip install --disable-pip-version-check --quiet numpy scipy
 fi
 
 # Smoke check: the API the worker relies on is importable.
