@@ -139,6 +139,8 @@ class ReflectionConfig:
     reflection_prompt_template: str | None = None
     max_side_info_chars: int = 12_000
     edit_threshold_chars: int = 3_000
+    #: A reply that only diagnoses (no new text) gets one more turn asking for the text.
+    follow_up_prose_replies: bool = True
 
     def __post_init__(self) -> None:
         size = self.reflection_minibatch_size

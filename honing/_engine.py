@@ -314,7 +314,7 @@ class Engine:
             max_side_info_chars=refl.max_side_info_chars, max_prompt_chars=max_chars,
             prompt_template=refl.reflection_prompt_template, skip_perfect_score=refl.skip_perfect_score,
             perfect_score=refl.perfect_score,
-            val_keys=tuple(self.problem.val),
+            val_keys=tuple(self.problem.val), follow_up=refl.follow_up_prose_replies,
         )
         return Proposer(settings=settings, scoreboard=self.board, evaluate=evaluate,
                         complete=self._complete, new_candidate=self._new_candidate)

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ._records import SINGLE_TASK_KEY, CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
-from ._reflection import ReflectionExample, build_reflection_messages, parse_reflection_reply
+from ._reflection import (
+    ReflectionExample,
+    build_reflection_messages,
+    follow_up_message,
+    parse_reflection_reply,
+    wants_follow_up,
+)
 from ._render import render_side_info
 from ._scoreboard import ScoreBoard
 from .llm._base import Completion
@@ -73,6 +79,7 @@ class ProposerSettings:
     perfect_score: float | None
     merge_subsample: int = 5
     val_keys: tuple[str, ...] = field(default_factory=tuple)
+    follow_up: bool = True
 
 
 class Proposer:
@@ -116,6 +123,14 @@ class Proposer:
             usage.add(completion)
             replies.append(completion.text)
             parsed = parse_reflection_reply(completion.text, parent.components[component])
+            if parsed.text is None and self.s.follow_up and wants_follow_up(completion.text):
+                messages = [*messages, {"role": "assistant", "content": completion.text},
+                            follow_up_message(component, parent.components[component])]
+                prompts[-1] = messages
+                completion = self.complete(messages)
+                usage.add(completion)
+                replies[-1] += "\n\n[asked again for the text]\n\n" + completion.text
+                parsed = parse_reflection_reply(completion.text, parent.components[component])
             if parsed.text is not None:
                 child_components[component] = parsed.text
             else:

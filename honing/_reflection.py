@@ -265,6 +265,29 @@ _DIAGNOSIS = re.compile(r"^\s*(\**\s*)?(diagnos\w*|analysis|the (?:problem|issue
                         r"\d+\.\s*diagnos\w*)\b", re.I | re.M)
 
 
+def wants_follow_up(reply: str) -> bool:
+    """Whether a reply is a diagnosis that stopped before giving any new text.
+
+    Small local models often answer step 1 (what went wrong) and end there. The
+    conversation so far is the costly part of a call, and the runtime keeps it
+    cached, so asking once more for the text itself is cheap next to a new call.
+    """
+    if not isinstance(reply, str) or not reply.strip():
+        return False
+    text = _THINK.sub("", reply)
+    if re.match(r"\s*<think(?:ing)?>", text, re.I):  # cut off while thinking: asking again would not help
+        return False
+    has_fence = any(_FENCE.match(line) or _OPENING.match(line) for line in text.split("\n"))
+    return not has_fence and not any(_SEARCH.match(line) for line in text.split("\n"))
+
+
+def follow_up_message(component: str, current_text: str) -> dict[str, str]:
+    """The user turn that asks for the text a prose-only reply left out."""
+    fence = _fence_for(current_text)
+    return {"role": "user", "content": f"Now write the complete improved `{component}` inside one {fence} block, "
+                                        "applying your diagnosis. Nothing after the block."}
+
+
 def parse_reflection_reply(reply: str, current_text: str) -> ParsedReply:
     """Extract the new text from a reflection reply.
 
