@@ -277,8 +277,7 @@ def wants_follow_up(reply: str) -> bool:
     text = _THINK.sub("", reply)
     if re.match(r"\s*<think(?:ing)?>", text, re.I):  # cut off while thinking: asking again would not help
         return False
-    has_fence = any(_FENCE.match(line) or _OPENING.match(line) for line in text.split("\n"))
-    return not has_fence and not any(_SEARCH.match(line) for line in text.split("\n"))
+    return not any(_OPENING.match(line) or _FENCE.match(line) or _SEARCH.match(line) for line in text.split("\n"))
 
 
 def follow_up_message(component: str, current_text: str) -> dict[str, str]:
