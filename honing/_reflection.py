@@ -277,7 +277,8 @@ def wants_follow_up(reply: str) -> bool:
     text = _THINK.sub("", reply)
     if re.match(r"\s*<think(?:ing)?>", text, re.I):  # cut off while thinking: asking again would not help
         return False
-    return not any(_OPENING.match(line) or _FENCE.match(line) or _SEARCH.match(line) for line in text.split("\n"))
+    # _OPENING also matches every plain fence.
+    return not any(_OPENING.match(line) or _SEARCH.match(line) for line in text.split("\n"))
 
 
 def follow_up_message(component: str, current_text: str) -> dict[str, str]:
