@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from . import data, scorer
-from .main import BACKGROUND, DEFAULT_TASK_LM, OBJECTIVE, SEED_PROMPT
+from .main import BACKGROUND, DEFAULT_TASK_LM, OBJECTIVE, SEED_PROMPT, task_model
 
 __all__ = ["SEED", "OBJECTIVE", "BACKGROUND", "evaluate", "make_dataset", "make_valset", "make_testset"]
 
@@ -31,14 +31,9 @@ def _evaluator():
     global _evaluate
     with _lock:
         if _evaluate is None:
-            import honing
-
             spec = os.environ.get("PROMPT_OPT_TASK_LM", DEFAULT_TASK_LM)
-            options: dict[str, Any] = {"temperature": 0.0,
-                                       "max_tokens": int(os.environ.get("PROMPT_OPT_MAX_TOKENS", "192"))}
-            if spec.startswith(("http://", "https://")):
-                options["timeout_s"] = 3600.0  # a served model may queue requests from several workers
-            _evaluate = scorer.make_evaluator(honing.lm(spec, **options))
+            max_tokens = int(os.environ.get("PROMPT_OPT_MAX_TOKENS", "192"))
+            _evaluate = scorer.make_evaluator(task_model(spec, max_tokens))
         return _evaluate
 
 

@@ -46,7 +46,10 @@ BACKGROUND = ("The candidate is the system prompt given to a 0.5B-parameter mode
 def task_model(spec: Any = None, max_tokens: int = 256) -> scorer.TaskModel:
     """A ``messages -> reply`` callable: an object passed in is used as it is; a name goes to ``hn.lm``."""
     if spec is None or isinstance(spec, str):
-        return hn.lm(spec or DEFAULT_TASK_LM, temperature=0.0, max_tokens=max_tokens)
+        name = spec or DEFAULT_TASK_LM
+        # A served model may queue requests from several workers: wait for the turn rather than time out.
+        options = {"timeout_s": 3600.0} if name.startswith(("http://", "https://")) else {}
+        return hn.lm(name, temperature=0.0, max_tokens=max_tokens, **options)
     return spec
 
 
