@@ -18,6 +18,7 @@ from ._config import (
     RefinerConfig,
     TrackingConfig,
 )
+from ._errors import HoningError
 from ._estimate import RunEstimate, estimate_run
 from ._evaluation import EvaluatorError
 from ._image import Image
@@ -51,6 +52,7 @@ __all__ = [
     "EvaluatorError",
     "ExecutionResult",
     "GEPAConfig",
+    "HoningError",
     "Image",
     "LM",
     "LMError",

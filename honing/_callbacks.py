@@ -17,10 +17,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
+from ._errors import HoningError
+
 EVENTS = ("on_start", "on_evaluation", "on_proposal", "on_accept", "on_reject", "on_frontier_change", "on_end")
 
 
-class CallbackError(RuntimeError):
+class CallbackError(HoningError, RuntimeError):
     """A user callback raised; the run was stopped."""
 
 

@@ -13,8 +13,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ._errors import HoningError
 
-class ConfigError(ValueError):
+
+class ConfigError(HoningError, ValueError):
     """A configuration value or field name is invalid."""
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import _log
+from ._errors import HoningError
 
 
-class EvaluatorError(RuntimeError):
+class EvaluatorError(HoningError, RuntimeError):
     """Raised from optimize_anything when raise_on_exception=True and the evaluator failed."""
 
 

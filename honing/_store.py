@@ -19,10 +19,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._errors import HoningError
 from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
 
 
-class StoreError(RuntimeError):
+class StoreError(HoningError, RuntimeError):
     """The run store cannot be used (corrupted, foreign, or mismatched)."""
 
 

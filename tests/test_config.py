@@ -83,3 +83,14 @@ def test_bad_inputs_are_named():
         hn.optimize_anything("@", CountingEvaluator(), dataset=[], config=config)
     with pytest.raises(hn.ConfigError, match="honing.Config"):
         hn.optimize_anything("@", CountingEvaluator(), config={"engine": {}})
+
+
+def test_every_honing_error_shares_one_root():
+    import honing as hn
+    from honing.executors import BackendError
+    from honing.llm._model_files import ModelFileError
+
+    for error in (hn.ConfigError, hn.StoreError, hn.StoreMismatchError, hn.LMError, hn.EvaluatorError,
+                  hn.CallbackError, BackendError, ModelFileError):
+        assert issubclass(error, hn.HoningError), error
+    assert issubclass(hn.ConfigError, ValueError)  # code that caught the built-in keeps working

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from .._errors import HoningError
 from .._evaluation import EvaluatorError, Outcome
 
 Evaluate = Callable[[dict, Any], Outcome]
 
 
-class BackendError(RuntimeError):
+class BackendError(HoningError, RuntimeError):
     """The backend itself could not run an evaluation (not the evaluator's fault)."""
 
 

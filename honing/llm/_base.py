@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from .._errors import HoningError
+
 Message = dict[str, Any]
 
 
@@ -38,7 +40,7 @@ class LM(Protocol):
     def complete(self, messages: list[Message]) -> Completion: ...
 
 
-class LMError(RuntimeError):
+class LMError(HoningError, RuntimeError):
     """A language model call failed for good (after retries)."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .._errors import HoningError
+
 try:  # POSIX only; elsewhere joins are not guarded across processes
     import fcntl
 except ImportError:  # pragma: no cover
@@ -47,7 +49,7 @@ Locator = Callable[[str, str], "Path | None"]
 _CHUNK = 4 * 1024 * 1024
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(HoningError, RuntimeError):
     """A local model's weights are missing, damaged or not the pinned ones."""
 
 
