@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import honing as hn  # noqa: E402
 from honing._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord  # noqa: E402
-from honing._store import MemoryStore, RunHeader  # noqa: E402
+from honing.store import MemoryStore, RunHeader  # noqa: E402
 from honing.store import SQLiteStore  # noqa: E402
 
 HEADER = RunHeader(fingerprint="bench", objective=None, background=None, seed_components={"candidate": "x"},

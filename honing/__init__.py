@@ -34,7 +34,7 @@ from ._stopping import (
     StopFile,
     Timeout,
 )
-from ._store import MemoryStore, Store, StoreError, StoreMismatchError
+from .store import MemoryStore, Store, StoreError, StoreMismatchError
 from .sandbox import ExecutionResult, run_code
 from .llm import LM, Completion, LMError, lm
 

@@ -17,7 +17,7 @@ from ._estimate import announce_estimate
 from ._evaluation import EvaluatorAdapter
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
-from ._store import Store
+from .store import Store
 
 STR_CANDIDATE_KEY = "candidate"
 DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"

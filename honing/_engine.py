@@ -31,7 +31,7 @@ from ._result import Result
 from ._scoreboard import ScoreBoard
 from ._selection import MinibatchSampler, make_component_selector, make_parent_selector
 from ._stopping import RunStatus, stoppers_from_config
-from ._store import RunHeader, Store, StoredRun
+from .store import RunHeader, Store, StoredRun
 from .executors import make_backend
 from .llm._base import LM, Completion, LMError
 from .tracking import make_trackers

@@ -20,7 +20,7 @@ from ._budget import Budget
 from ._evaluation import EvaluatorAdapter, Outcome
 from ._records import EvaluationRecord
 from ._scoreboard import ScoreBoard
-from ._store import Store
+from .store import Store
 
 
 class EvaluatorPool:

@@ -22,7 +22,7 @@ def _serve_lm(args: argparse.Namespace) -> int:
 
 def _store_command(name: str):
     def handler(args: argparse.Namespace) -> int:
-        from .store import _cli
+        from .ui import _cli
 
         return getattr(_cli, name)(args)
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve_lm)
 
     try:
-        from .store import _cli as store_cli
+        from .ui import _cli as store_cli
     except ImportError:
         store_cli = None
     if store_cli is not None:

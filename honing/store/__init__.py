@@ -1,11 +1,12 @@
-"""Durable run stores and the tools that look at a stored run.
+"""Where a run is kept: the ``Store`` protocol, its in-memory and SQLite implementations, and a reader.
 
+* ``Store`` -- the protocol the engine writes a run through (``MemoryStore`` keeps it in memory).
 * ``SQLiteStore`` -- the ``Store`` that makes a run survive a crash and resume
   exactly (``EngineConfig(run_dir=...)`` uses it).
 * ``open_store(url_or_path)`` -- a store from a string (``Config(store="...")``).
 * ``default_run_dir()`` -- a fresh directory for a run that was given none.
 * ``RunReader`` -- a read-only view of a run, safe while the run is writing;
-  ``honing show``, ``honing report`` and ``honing dashboard`` are built on it.
+  ``honing.ui`` (``honing show``, ``report`` and ``dashboard``) is built on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import secrets
 import time
 from pathlib import Path
 
-from .._store import MemoryStore, Store, StoreError, StoreMismatchError
+from ._base import RunHeader, Store, StoredRun, StoreError, StoreMismatchError
+from ._memory import MemoryStore
 from ._reader import RunReader
 from ._schema import DB_FILENAME, SCHEMA_VERSION
 from ._sqlite import SQLiteStore
@@ -23,10 +25,14 @@ from ._sqlite import SQLiteStore
 __all__ = [
     "DB_FILENAME",
     "SCHEMA_VERSION",
+    "MemoryStore",
+    "RunHeader",
     "RunReader",
     "SQLiteStore",
+    "Store",
     "StoreError",
     "StoreMismatchError",
+    "StoredRun",
     "default_run_dir",
     "open_store",
     "resolve_db_path",

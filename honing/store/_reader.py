@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
-from .._store import RunHeader
+from ._base import RunHeader
 from ._codec import Decoder
 from ._rows import (
     CANDIDATE_COLUMNS,

@@ -10,7 +10,7 @@ import json
 import math
 import sqlite3
 from .._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
-from .._store import RunHeader
+from ._base import RunHeader
 from ._codec import Decoder, Encoder, unpack_payload
 
 CANDIDATE_COLUMNS = "id, components, parents, origin, proposal_id, created_at"

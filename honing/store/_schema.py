@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .._store import StoreError
+from ._base import StoreError
 
 SCHEMA_VERSION = 1
 DB_FILENAME = "honing.db"

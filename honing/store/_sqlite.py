@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
-from .._store import RunHeader, StoredRun, StoreError, StoreMismatchError
+from ._base import RunHeader, StoredRun, StoreError, StoreMismatchError
 from ._codec import Decoder, Encoder, pack_payload
 from ._rows import (
     CANDIDATE_COLUMNS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from honing._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
-from honing._store import RunHeader
+from honing.store import RunHeader
 
 
 def header(fingerprint: str = "fp-1", objective: str | None = "more @") -> RunHeader:

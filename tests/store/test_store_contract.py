@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from honing._store import MemoryStore, StoreMismatchError
+from honing.store import MemoryStore, StoreMismatchError
 from honing.store import SQLiteStore
 from tests.store._helpers import candidate, evaluation, header, proposal
 

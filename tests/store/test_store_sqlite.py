@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from honing._records import EvaluationRecord
-from honing._store import MemoryStore, StoreError, StoreMismatchError
+from honing.store import MemoryStore, StoreError, StoreMismatchError
 from honing.store import RunReader, SQLiteStore, default_run_dir, open_store
 from honing.store._schema import SCHEMA_VERSION
 from tests.store._helpers import candidate, evaluation, header, proposal

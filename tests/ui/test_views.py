@@ -12,7 +12,7 @@ import pytest
 import honing as hn
 from honing.cli import main
 from honing.store import RunReader
-from honing.store._server import Dashboard
+from honing.ui._server import Dashboard
 from tests.helpers import CountingEvaluator, growing_lm
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._html import render_page
 from ._pagedata import candidate_detail, overview
-from ._reader import RunReader
+from ..store import RunReader
 
 
 class Dashboard:

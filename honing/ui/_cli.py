@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._store import StoreError
+from ..store import StoreError
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def _fail(message: str) -> int:
 
 
 def _reader(path: str):
-    from ._reader import RunReader
+    from ..store import RunReader
 
     return RunReader(path)
 

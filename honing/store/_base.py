@@ -15,12 +15,11 @@ A store persists a run's append-only log (see ``_records``). Contract:
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._errors import HoningError
-from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from .._errors import HoningError
+from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
 
 
 class StoreError(HoningError, RuntimeError):
@@ -66,52 +65,3 @@ class Store(Protocol):
     def add_proposal(self, record: ProposalRecord) -> None: ...
 
     def close(self) -> None: ...
-
-
-class MemoryStore:
-    """Keeps the log in memory. Useful for tests and throwaway runs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._run = StoredRun()
-
-    def open(self, header: RunHeader, session: dict[str, Any]) -> StoredRun:
-        with self._lock:
-            if self._run.header is not None and self._run.header.fingerprint != header.fingerprint:
-                raise StoreMismatchError(
-                    "this store holds a run with a different seed candidate or objective; "
-                    "use a new store (or run_dir) for a new problem"
-                )
-            self._run.header = header
-            self._run.sessions.append(dict(session))
-            return StoredRun(
-                header=header,
-                candidates=list(self._run.candidates),
-                evaluations=list(self._run.evaluations),
-                proposals=list(self._run.proposals),
-                started=list(self._pending()),
-                sessions=list(self._run.sessions),
-            )
-
-    def _pending(self) -> list[tuple[int, str]]:
-        done = {(e.candidate_id, e.example_key) for e in self._run.evaluations}
-        return [s for s in self._run.started if s not in done]
-
-    def add_candidate(self, record: CandidateRecord) -> None:
-        with self._lock:
-            self._run.candidates.append(record)
-
-    def start_evaluation(self, candidate_id: int, example_key: str) -> None:
-        with self._lock:
-            self._run.started.append((candidate_id, example_key))
-
-    def add_evaluation(self, record: EvaluationRecord) -> None:
-        with self._lock:
-            self._run.evaluations.append(record)
-
-    def add_proposal(self, record: ProposalRecord) -> None:
-        with self._lock:
-            self._run.proposals.append(record)
-
-    def close(self) -> None:
-        pass

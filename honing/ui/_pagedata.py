@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ._reader import RunReader
+from ..store import RunReader
 
 MAX_STRING = 200_000
 
