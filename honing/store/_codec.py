@@ -5,11 +5,23 @@ encoding is type-preserving rather than "whatever JSON does": tuples stay
 tuples, dicts with int keys keep int keys, bytes stay bytes and ``honing.Image``
 comes back as an ``Image``. Plain JSON values are written as themselves, so the
 database stays readable with the ``sqlite3`` shell; everything else is wrapped
-in a small tagged object ``{"__honing__": tag, ...}``. A value no tag covers is
-pickled (tag ``pickle``, with its type and repr kept beside it so a dashboard
-can describe it without unpickling); one that cannot even be pickled is kept as
-its repr (tag ``repr``) -- lossy, but a run never dies because a side info
-value was exotic.
+in a small tagged object ``{"__honing__": tag, ...}``.
+
+Any value can be stored -- an evaluator's side info is not ours to vet, and no
+value may end a run:
+
+* a value no tag covers is pickled (tag ``pickle``, with its type and a short
+  repr beside it so a viewer can describe it without unpickling);
+* a container that holds itself (a cycle) is pickled as a whole, which keeps the
+  cycle; nesting deeper than ``MAX_DEPTH`` is pickled from that level down;
+* what cannot be pickled is kept as a bounded repr (tag ``repr``), and an object
+  whose ``repr`` raises is described by its type and the error -- lossy, but
+  stored;
+* strings with lone surrogates (``"\\udc80"``, which UTF-8 cannot hold) are
+  written with JSON escapes and come back identical;
+* a single value over ``MAX_VALUE_BYTES`` keeps its first ``CUT_KEEP_CHARS``
+  characters and says how much was cut (tag ``cut``), so one 2 GB trace cannot
+  exhaust memory or SQLite's row limit.
 
 Large leaves -- long strings such as traces, bytes, images -- are moved out to
 a content-addressed blob table and replaced by a reference. Evaluations that
@@ -24,23 +36,38 @@ import hashlib
 import json
 import math
 import pickle
+import reprlib
 import zlib
 from typing import Any, Callable
 
+from ._images import image_from_payload, image_payload, is_image
+
 TAG = "__honing__"
 BLOB_MIN_CHARS = 1024  # strings/bytes at least this long go to the blob table
+MAX_DEPTH = 64  # nesting below this is pickled as one value (a bound on recursion, here and on reading)
+MAX_VALUE_BYTES = 64 * 2**20  # one string, bytes or pickle larger than this is cut
+MAX_NODES = 2_000_000  # containers + leaves in one value; more is pickled (or cut) as a whole
+CUT_KEEP_CHARS = 100_000
+REPR_CHARS = 300
 
 PutBlob = Callable[[str, str, bytes], None]  # (hash, kind, payload)
 GetBlob = Callable[[str], tuple[str, bytes]]  # hash -> (kind, payload)
 
 
 class Opaque(str):
-    """Stands in for a pickled value that the reader chose not to (or could not) unpickle."""
+    """Stands in for a value that was stored as a description: not unpickled, unpicklable, or cut."""
 
 
-def _is_image(value: Any) -> bool:
-    cls = type(value)
-    return cls.__name__ == "Image" and cls.__module__.startswith("honing") and hasattr(value, "to_data_url")
+class _Cycle(Exception):
+    """Raised by the encoder when a container is reached again below itself."""
+
+    def __init__(self, container_id: int) -> None:
+        super().__init__(container_id)
+        self.container_id = container_id
+
+
+class _TooBig(Exception):
+    """The value has more than ``MAX_NODES`` parts."""
 
 
 def blob_hash(kind: str, payload: bytes) -> str:
@@ -59,21 +86,43 @@ def unpack_payload(data: bytes, compressed: bool) -> bytes:
     return zlib.decompress(data) if compressed else bytes(data)
 
 
+def utf8_safe_json(value: Any) -> str:
+    """JSON text that SQLite can store: readable UTF-8, or ``\\u`` escapes when lone surrogates need them."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # json.loads turns the escapes back into the same lone surrogates
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+    return text
+
+
 class Encoder:
-    """Turns a value into JSON text, sending large leaves to ``put_blob``."""
+    """Turns a value into JSON text, sending large leaves to ``put_blob``. Never raises for a value."""
 
     def __init__(self, put_blob: PutBlob) -> None:
         self._put = put_blob
+        self._path: set[int] = set()  # ids of the containers being encoded (cycle detection)
+        self._nodes = 0
 
     def dumps(self, value: Any) -> str:
-        return json.dumps(self._enc(value), separators=(",", ":"), ensure_ascii=False)
+        self._path.clear()
+        self._nodes = 0
+        try:
+            encoded = self._enc(value, 0)
+        except _TooBig:
+            self._path.clear()
+            encoded = self._pickled(value)
+        return utf8_safe_json(encoded)
 
     def _blob(self, kind: str, payload: bytes) -> dict[str, str]:
         digest = blob_hash(kind, payload)
         self._put(digest, kind, payload)
         return {TAG: "blob", "h": digest}
 
-    def _enc(self, value: Any) -> Any:
+    def _enc(self, value: Any, depth: int) -> Any:
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _TooBig
         if value is None or isinstance(value, bool):
             return value
         cls = type(value)
@@ -82,35 +131,120 @@ class Encoder:
         if cls is float:
             return value if math.isfinite(value) else {TAG: "float", "v": repr(value)}
         if cls is str:
-            if len(value) >= BLOB_MIN_CHARS:
-                return self._blob("str", value.encode("utf-8", "surrogatepass"))
-            return value
-        if cls is list:
-            return [self._enc(v) for v in value]
-        if cls is tuple:
-            return {TAG: "tuple", "v": [self._enc(v) for v in value]}
-        if cls is dict:
-            if TAG not in value and all(type(k) is str for k in value):
-                return {k: self._enc(v) for k, v in value.items()}
-            return {TAG: "dict", "v": [[self._enc(k), self._enc(v)] for k, v in value.items()]}
+            return self._str(value)
         if cls is bytes:
-            if len(value) >= BLOB_MIN_CHARS:
-                return self._blob("bytes", value)
-            return {TAG: "bytes", "v": base64.b64encode(value).decode()}
-        if _is_image(value):
-            return self._blob("image", _image_payload(value))
+            return self._bytes(value)
+        if cls in (list, tuple, dict):
+            if depth >= MAX_DEPTH:
+                return self._pickled(value)
+            return self._container(value, depth)
+        if is_image(value):
+            try:
+                return self._blob("image", image_payload(value))
+            except Exception as exc:  # an image that cannot render is described, not lost silently
+                return _described(value, f"image that could not be encoded: {_error_text(exc)}")
         return self._pickled(value)
 
+    def _str(self, value: str) -> Any:
+        if len(value) < BLOB_MIN_CHARS:
+            return value
+        payload = value.encode("utf-8", "surrogatepass")
+        if len(payload) > MAX_VALUE_BYTES:
+            return _cut("str", value, len(value), "characters")
+        return self._blob("str", payload)
+
+    def _bytes(self, value: bytes) -> Any:
+        if len(value) < BLOB_MIN_CHARS:
+            return {TAG: "bytes", "v": base64.b64encode(value).decode()}
+        if len(value) > MAX_VALUE_BYTES:
+            return _cut("bytes", repr(value[:CUT_KEEP_CHARS // 4]), len(value), "bytes")
+        return self._blob("bytes", value)
+
+    def _container(self, value: list | tuple | dict, depth: int) -> Any:
+        ident = id(value)
+        if ident in self._path:
+            raise _Cycle(ident)
+        self._path.add(ident)
+        try:
+            if type(value) is list:
+                return [self._enc(v, depth + 1) for v in value]
+            if type(value) is tuple:
+                return {TAG: "tuple", "v": [self._enc(v, depth + 1) for v in value]}
+            if TAG not in value and all(type(k) is str for k in value):
+                return {k: self._enc(v, depth + 1) for k, v in value.items()}
+            return {TAG: "dict", "v": [[self._enc(k, depth + 1), self._enc(v, depth + 1)] for k, v in value.items()]}
+        except _Cycle as cycle:
+            if cycle.container_id != ident:
+                raise
+            return self._pickled(value)  # pickle keeps the cycle; the engine gets the same object graph back
+        finally:
+            self._path.discard(ident)
+
     def _pickled(self, value: Any) -> dict[str, Any]:
-        name = f"{type(value).__module__}.{type(value).__qualname__}"
-        text = _short_repr(value)
+        name = _type_name(value)
+        text = short_repr(value)
         try:
             data = pickle.dumps(value, protocol=4)
-        except Exception:
-            return {TAG: "repr", "type": name, "v": text}
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a hostile __reduce__ may raise anything; it is recorded
+            return {TAG: "repr", "type": name, "v": text, "why": f"not picklable: {_error_text(exc)}"}
+        if len(data) > MAX_VALUE_BYTES:
+            return _cut(name, text, len(data), "bytes pickled")
         if len(data) >= BLOB_MIN_CHARS:
             return {TAG: "pickle", "type": name, "repr": text, "blob": self._blob("pickle", data)["h"]}
         return {TAG: "pickle", "type": name, "repr": text, "v": base64.b64encode(data).decode()}
+
+
+def _cut(kind: str, text: str, size: int, unit: str) -> dict[str, Any]:
+    return {TAG: "cut", "type": kind, "size": size, "unit": unit, "v": text[:CUT_KEEP_CHARS]}
+
+
+def _described(value: Any, why: str) -> dict[str, Any]:
+    return {TAG: "repr", "type": _type_name(value), "v": short_repr(value), "why": why}
+
+
+class _BoundedRepr(reprlib.Repr):
+    def repr_instance(self, value: Any, level: int) -> str:
+        try:
+            text = repr(value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - described instead
+            return f"<{_type_name(value)} whose repr raised {_error_text(exc)}>"
+        return text if len(text) <= self.maxother else text[:self.maxother] + "..."
+
+
+_REPR = _BoundedRepr()
+_REPR.maxlevel = 6
+_REPR.maxstring = _REPR.maxother = REPR_CHARS
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 30
+
+
+def short_repr(value: Any, limit: int = REPR_CHARS) -> str:
+    """A repr that always returns, in bounded time and size: cycles, deep nesting and raising ``__repr__`` included."""
+    try:
+        text = _REPR.repr(value)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - described instead
+        text = f"<{_type_name(value)} whose repr raised {_error_text(exc)}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _type_name(value: Any) -> str:
+    try:
+        cls = type(value)
+        return f"{cls.__module__}.{cls.__qualname__}"
+    except Exception:
+        return "object"
+
+
+def _error_text(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"[:REPR_CHARS]
+    except Exception:
+        return type(exc).__name__
 
 
 class Decoder:
@@ -136,7 +270,7 @@ class Decoder:
         if tag == "tuple":
             return tuple(self._dec(v) for v in value["v"])
         if tag == "dict":
-            return {_hashable(self._dec(k)): self._dec(v) for k, v in value["v"]}
+            return dict(self._pair(k, v) for k, v in value["v"])
         if tag == "float":
             return float(value["v"])
         if tag == "bytes":
@@ -144,16 +278,32 @@ class Decoder:
         if tag == "blob":
             return self._from_blob(value["h"])
         if tag == "pickle":
-            if not self.unpickle:
-                return Opaque(f"<{value['type']}: {value['repr']}>")
-            data = self._get(value["blob"])[1] if "blob" in value else base64.b64decode(value["v"])
-            try:
-                return pickle.loads(data)
-            except Exception as exc:
-                return Opaque(f"<{value['type']} (not unpicklable here: {exc}): {value['repr']}>")
+            return self._unpickled(value)
         if tag == "repr":
             return Opaque(value["v"])
+        if tag == "cut":
+            return Opaque(f"{value['v']}\n[... cut: the {value['type']} value was {value['size']:,} {value['unit']}; "
+                          f"the run store keeps values up to {MAX_VALUE_BYTES // 2**20} MiB]")
         raise ValueError(f"unknown value tag {tag!r} in the run store (written by a newer honing?)")
+
+    def _pair(self, key: Any, value: Any) -> tuple[Any, Any]:
+        k = _hashable(self._dec(key))
+        try:
+            hash(k)
+        except TypeError:  # e.g. an unpickled key whose class is not hashable here
+            k = Opaque(short_repr(k))
+        return k, self._dec(value)
+
+    def _unpickled(self, value: dict[str, Any]) -> Any:
+        if not self.unpickle:
+            return Opaque(f"<{value['type']}: {value['repr']}>")
+        data = self._get(value["blob"])[1] if "blob" in value else base64.b64decode(value["v"])
+        try:
+            return pickle.loads(data)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a class that moved or a hostile __setstate__: described
+            return Opaque(f"<{value['type']} (not unpicklable here: {_error_text(exc)}): {value['repr']}>")
 
     def _from_blob(self, digest: str) -> Any:
         kind, payload = self._get(digest)
@@ -162,7 +312,7 @@ class Decoder:
         if kind == "bytes":
             return payload
         if kind == "image":
-            return _image_from_payload(payload, self.unpickle)
+            return image_from_payload(payload, self.unpickle)
         if kind == "pickle":  # only reached through a "pickle" tag
             return payload
         raise ValueError(f"unknown blob kind {kind!r} in the run store")
@@ -170,68 +320,3 @@ class Decoder:
 
 def _hashable(key: Any) -> Any:
     return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
-
-
-def _short_repr(value: Any, limit: int = 300) -> str:
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-# -- images -----------------------------------------------------------------------
-class StoredImage:
-    """An image read back where ``honing.Image`` cannot rebuild it; enough to display it."""
-
-    def __init__(self, data_url: str) -> None:
-        self._data_url = data_url
-
-    def to_data_url(self) -> str:
-        return self._data_url
-
-    def __repr__(self) -> str:
-        return f"StoredImage({self._data_url[:40]}...)"
-
-
-def _image_payload(image: Any) -> bytes:
-    """The data URL (what every viewer needs) plus a pickle when the class cannot be rebuilt from it."""
-    record: dict[str, str] = {"data_url": image.to_data_url()}
-    if not _rebuilds_from_data_url(image, record["data_url"]):
-        try:
-            record["pickle"] = base64.b64encode(pickle.dumps(image, protocol=4)).decode()
-        except Exception:
-            pass
-    return json.dumps(record, sort_keys=True).encode()
-
-
-_REBUILDS: dict[type, bool] = {}
-
-
-def _rebuilds_from_data_url(image: Any, data_url: str) -> bool:
-    """Whether ``type(image).from_data_url`` gives back an equal image (checked once per class)."""
-    cls = type(image)
-    if cls not in _REBUILDS:
-        from_url = getattr(cls, "from_data_url", None)
-        try:
-            _REBUILDS[cls] = callable(from_url) and from_url(data_url) == image
-        except Exception:
-            _REBUILDS[cls] = False
-    return _REBUILDS[cls]
-
-
-def _image_from_payload(payload: bytes, unpickle: bool) -> Any:
-    record = json.loads(payload)
-    if "pickle" in record and unpickle:
-        try:
-            return pickle.loads(base64.b64decode(record["pickle"]))
-        except Exception:
-            pass
-    if "pickle" not in record:
-        try:
-            from .._image import Image
-
-            return Image.from_data_url(record["data_url"])
-        except Exception:
-            pass
-    return StoredImage(record["data_url"])

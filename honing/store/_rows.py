@@ -30,6 +30,26 @@ INSERT_EVALUATION = f"INSERT INTO evaluations ({EVALUATION_COLUMNS}) VALUES ({_p
 INSERT_PROPOSAL = f"INSERT INTO proposals ({PROPOSAL_COLUMNS}) VALUES ({_placeholders(PROPOSAL_COLUMNS)})"
 
 
+def text_param(value: str | None) -> str | bytes | None:
+    """A free-text column value (an LM reply, an error): UTF-8 text, or its bytes when it has lone surrogates.
+
+    SQLite text must be UTF-8, which cannot hold a lone surrogate; the column
+    then holds the ``surrogatepass`` bytes instead and ``text_value`` gives
+    back the identical string.
+    """
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def text_value(value: str | bytes | None) -> str | None:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
+
 def _real(value: float | None) -> float | None:
     """SQLite stores NaN as NULL; callers map NULL back to NaN where the field cannot be None."""
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
@@ -49,7 +69,7 @@ def candidate_from_row(row: tuple, dec: Decoder) -> CandidateRecord:
 def evaluation_params(record: EvaluationRecord, enc: Encoder) -> tuple:
     return (record.candidate_id, record.example_key, record.split, _real(record.score),
             enc.dumps(record.objective_scores), enc.dumps(record.side_info), enc.dumps(record.output),
-            record.duration_s, record.error, int(record.cached), record.created_at)
+            record.duration_s, text_param(record.error), int(record.cached), record.created_at)
 
 
 def evaluation_from_row(row: tuple, dec: Decoder | None) -> EvaluationRecord:
@@ -59,17 +79,18 @@ def evaluation_from_row(row: tuple, dec: Decoder | None) -> EvaluationRecord:
         candidate_id=cid, example_key=key, split=split, score=math.nan if score is None else score,
         objective_scores=json.loads(objective_scores) if dec is None else dec.loads(objective_scores),
         side_info={} if dec is None else dec.loads(side_info), output=None if dec is None else dec.loads(output),
-        duration_s=duration_s, error=error, cached=bool(cached), created_at=created_at,
+        duration_s=duration_s, error=text_value(error), cached=bool(cached), created_at=created_at,
     )
 
 
 def proposal_params(record: ProposalRecord, enc: Encoder) -> tuple:
     usage = record.usage
     return (record.id, record.kind, json.dumps(list(record.parent_ids)), enc.dumps(list(record.components)),
-            enc.dumps(record.prompt), record.reply, record.child_id, int(record.accepted), record.reason,
+            enc.dumps(record.prompt), text_param(record.reply), record.child_id, int(record.accepted),
+            text_param(record.reason),
             _real(record.parent_score), _real(record.child_score), enc.dumps(list(record.minibatch_keys)),
-            usage.prompt_tokens, usage.completion_tokens, usage.cost_usd, usage.duration_s, usage.model,
-            record.error, record.created_at)
+            usage.prompt_tokens, usage.completion_tokens, usage.cost_usd, usage.duration_s, text_param(usage.model),
+            text_param(record.error), record.created_at)
 
 
 def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
@@ -77,11 +98,12 @@ def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
      minibatch_keys, prompt_tokens, completion_tokens, cost_usd, lm_duration_s, model, error, created_at) = row
     return ProposalRecord(
         id=pid, kind=kind, parent_ids=tuple(json.loads(parent_ids)), components=tuple(dec.loads(components)),
-        prompt=dec.loads(prompt), reply=reply, child_id=child_id, accepted=bool(accepted), reason=reason,
+        prompt=dec.loads(prompt), reply=text_value(reply), child_id=child_id, accepted=bool(accepted),
+        reason=text_value(reason),
         parent_score=parent_score, child_score=child_score, minibatch_keys=tuple(dec.loads(minibatch_keys)),
         usage=LMUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
-                      duration_s=lm_duration_s, model=model),
-        error=error, created_at=created_at,
+                      duration_s=lm_duration_s, model=text_value(model)),
+        error=text_value(error), created_at=created_at,
     )
 
 
