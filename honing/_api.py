@@ -7,7 +7,7 @@ hands a fixed ``Problem`` to the engine. It holds no state of its own.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -15,6 +15,7 @@ from ._config import Config, ConfigError
 from ._engine import Engine, Problem
 from ._estimate import announce_estimate
 from ._evaluation import EvaluatorAdapter
+from ._logging import install_default_handler
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
 from .store import Store
@@ -23,6 +24,8 @@ STR_CANDIDATE_KEY = "candidate"
 DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"
 
 SideInfo = dict[str, Any]
+
+logger = logging.getLogger("honing")
 
 
 def optimize_anything(
@@ -49,6 +52,7 @@ def optimize_anything(
       generalization mode (reflection sees only ``dataset``; selection and the
       best candidate come from ``valset``). Neither: single-task mode.
     """
+    install_default_handler()  # honing's INFO lines show unless the application configured logging
     config = Config() if config is None else config
     if not isinstance(config, Config):
         raise ConfigError(f"config must be a honing.Config (alias GEPAConfig), got {type(config).__name__}")
@@ -177,6 +181,5 @@ def _open_store(config: Config) -> Store:
     run_dir = config.engine.run_dir
     if run_dir is None:
         run_dir = default_run_dir()
-        print(f"honing: this run is stored in {run_dir} (pass EngineConfig(run_dir=...) to choose)",
-              file=sys.stderr)
+        logger.info("this run is stored in %s (pass EngineConfig(run_dir=...) to choose)", run_dir)
     return SQLiteStore.for_run_dir(run_dir)

@@ -118,7 +118,7 @@ class Engine:
             splits=self._splits(), scoreboard=self.board, budget=self.budget, store=store,
             workers=eng.workers, on_record=self._on_evaluation, refine=self._make_refiner(refiner_lm),
         )
-        self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls)
+        self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls, activity=getattr(lm, "activity", None), admitted=lambda: len(self.board.pool) - 1)  # noqa: E501
 
     def _make_refiner(self, refiner_lm: LM | None):
         if self.config.refiner is None:

@@ -15,17 +15,17 @@ rejected (most). The seed's valset scoring comes off the top. Each proposal
 is one reflection LM call; for a priced hosted model the cost range uses a
 typical prompt (candidate + a share of ``max_side_info_chars`` + instructions)
 and a reply about the size of the candidate. Estimates are advisory: they
-log, warn when the budget is too small to learn anything, and never stop a run.
+log (``honing.estimate``), warn through the same logger when the budget is too
+small to learn anything, and never stop a run.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
-logger = logging.getLogger("honing")
+logger = logging.getLogger("honing.estimate")
 
 CHARS_PER_TOKEN = 4  # a rough average for English text and code
 PROMPT_OVERHEAD_CHARS = 1_500  # instructions, objective, formatting around the candidate and feedback
@@ -151,10 +151,9 @@ def announce_estimate(problem: Any, config: Any) -> RunEstimate | None:
     )
     logger.info("estimate: %s", estimate.summary())
     if estimate.proposals_max < FEW_PROPOSALS:
-        warnings.warn(
-            f"max_metric_calls={budget} allows at most {estimate.proposals_max} proposal(s) "
-            f"({estimate.summary()}); reflection usually needs at least {FEW_PROPOSALS} to improve on the seed. "
-            "Raise max_metric_calls, or use a smaller valset or minibatch.",
-            UserWarning, stacklevel=3,
+        logger.warning(
+            "max_metric_calls=%d allows at most %d proposal(s) (%s); reflection usually needs at least %d to "
+            "improve on the seed. Raise max_metric_calls, or use a smaller valset or minibatch.",
+            budget, estimate.proposals_max, estimate.summary(), FEW_PROPOSALS,
         )
     return estimate

@@ -119,6 +119,19 @@ class StdioCapture:
             cls._users += 1
 
     @classmethod
+    def original(cls, name: str) -> TextIO:
+        """The process's own stdout or stderr, even while evaluations capture them.
+
+        Progress bars and honing's log lines go here: they belong to the terminal,
+        not to whichever evaluation happens to be running.
+        """
+        with cls._lock:
+            saved = cls._saved
+        if saved is not None:
+            return saved[0] if name == "stdout" else saved[1]
+        return sys.stdout if name == "stdout" else sys.stderr
+
+    @classmethod
     def release(cls) -> None:
         with cls._lock:
             cls._users -= 1

@@ -79,10 +79,24 @@ def test_optimize_anything_logs_the_estimate(caplog):
                      "(each costs 3 calls if rejected, up to 4 calls if accepted)"]
 
 
-def test_a_budget_for_few_proposals_warns_and_still_runs():
-    with pytest.warns(UserWarning, match=r"max_metric_calls=4 allows at most 3 proposal"):
+def test_a_budget_for_few_proposals_warns_and_still_runs(caplog):
+    with caplog.at_level(logging.INFO, logger="honing"):
         result = hn.optimize_anything("@", CountingEvaluator(), config=_config(4))
     assert result.total_metric_calls == 4
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "honing.estimate"]
+    assert len(warned) == 1 and "max_metric_calls=4 allows at most 3 proposal" in warned[0].getMessage()
+
+
+def test_the_small_budget_warning_is_silenced_by_the_honing_logger_level(caplog):
+    logging.getLogger("honing").setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # and it is no warnings.warn, which ignores logging levels
+            with caplog.at_level(logging.DEBUG):
+                hn.optimize_anything("@", CountingEvaluator(), config=_config(4))
+    finally:
+        logging.getLogger("honing").setLevel(logging.NOTSET)
+    assert not [r for r in caplog.records if r.name.startswith("honing") and r.levelno < logging.ERROR]
 
 
 def test_no_budget_no_estimate(caplog):

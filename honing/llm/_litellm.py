@@ -38,6 +38,10 @@ def import_litellm() -> ModuleType:
         import litellm
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
+    # Without this, litellm prints a "Provider List: https://docs.litellm.ai/..." banner (and
+    # "Give Feedback / Get Help" on errors) straight to stdout on every call it cannot price or
+    # map; honing reports such failures itself, so the banner is only noise in the user's output.
+    litellm.suppress_debug_info = True
     return litellm
 
 

@@ -1,4 +1,4 @@
-"""Experiment tracking callbacks: MLflow and Weights & Biases.
+"""Experiment tracking callbacks: MLflow and Weights & Biases, and the run's log lines.
 
 The engine adds them from ``TrackingConfig(use_mlflow=..., use_wandb=...)``;
 they are ordinary callbacks, so ``Config(callbacks=[MLflowTracker(...)])``
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ._common import RunTracker, flat_params
+from ._log import RunLogger
 
 
 def __getattr__(name: str):
@@ -26,13 +27,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'honing.tracking' has no attribute {name!r}")
 
 
-def make_trackers(config: Any, status: Callable[[], Any] | None = None) -> list[RunTracker]:
-    """The trackers ``config.tracking`` asks for; ``status`` is the engine's ``status()``."""
+def make_trackers(config: Any, status: Callable[[], Any] | None = None) -> list[Any]:
+    """The run's log lines plus the trackers ``config.tracking`` asks for; ``status`` is the engine's ``status()``."""
     tracking = config.tracking
+    trackers: list[Any] = [RunLogger(status)]
     if not (tracking.use_mlflow or tracking.use_wandb):
-        return []
+        return trackers
     params = flat_params(config.to_dict())
-    trackers: list[RunTracker] = []
     if tracking.use_mlflow:
         from ._mlflow import MLflowTracker
 
@@ -46,4 +47,4 @@ def make_trackers(config: Any, status: Callable[[], Any] | None = None) -> list[
     return trackers
 
 
-__all__ = ["RunTracker", "MLflowTracker", "WandbTracker", "make_trackers"]
+__all__ = ["RunLogger", "RunTracker", "MLflowTracker", "WandbTracker", "make_trackers"]
