@@ -34,7 +34,17 @@ from ._stopping import (
     StopFile,
     Timeout,
 )
-from .store import MemoryStore, Store, StoreError, StoreMismatchError
+from .store import (
+    EvaluatorChangedError,
+    MemoryStore,
+    Store,
+    StoreDamagedError,
+    StoreError,
+    StoreFullError,
+    StoreInUseError,
+    StoreMismatchError,
+    StoreReadOnlyError,
+)
 from .sandbox import ExecutionResult, run_code
 from .llm import LM, Completion, LMError, lm
 
@@ -49,6 +59,7 @@ __all__ = [
     "CostCeiling",
     "EngineConfig",
     "EvaluationRecord",
+    "EvaluatorChangedError",
     "EvaluatorError",
     "ExecutionResult",
     "GEPAConfig",
@@ -71,8 +82,12 @@ __all__ = [
     "SideInfo",
     "StopFile",
     "Store",
+    "StoreDamagedError",
     "StoreError",
+    "StoreFullError",
+    "StoreInUseError",
     "StoreMismatchError",
+    "StoreReadOnlyError",
     "Timeout",
     "TrackingConfig",
     "estimate_run",

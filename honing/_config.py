@@ -71,6 +71,8 @@ class EngineConfig:
     cache_evaluation: bool = True
     track_best_outputs: bool = False
     run_dir: str | None = None
+    takeover: bool = False  # resume a run_dir even if another live process seems to write it
+    evaluator_changed_ok: bool = False  # resume with an evaluator whose name or source changed
     use_cloudpickle: bool = False  # GEPA's name, accepted; no effect: runs are stored in SQLite, never pickled
     raise_on_exception: bool = False
     capture_stdio: bool = False

@@ -31,7 +31,7 @@ from ._result import Result
 from ._scoreboard import ScoreBoard
 from ._selection import MinibatchSampler, make_component_selector, make_parent_selector
 from ._stopping import RunStatus, stoppers_from_config
-from .store import RunHeader, Store, StoredRun
+from .store import RunHeader, Store, StoredRun, evaluator_identity
 from .executors import make_backend
 from .llm._base import LM, Completion, LMError
 from .tracking import make_trackers
@@ -59,8 +59,10 @@ class Problem:
     def header(self) -> RunHeader:
         fingerprint = content_key({"seed": self.seed_components, "objective": self.objective,
                                    "str": self.candidate_is_str})
+        evaluator, source = evaluator_identity(self.adapter.fn)
         return RunHeader(fingerprint=fingerprint, objective=self.objective, background=self.background,
-                         seed_components=self.seed_components, candidate_is_str=self.candidate_is_str)
+                         seed_components=self.seed_components, candidate_is_str=self.candidate_is_str,
+                         evaluator=evaluator, evaluator_source=source)
 
 
 class _Stopped(Exception):
@@ -150,7 +152,8 @@ class Engine:
         fatal: BaseException | None = None
         try:
             self._restore(self.store.open(self.problem.header(), {"config": self.config.to_dict(),
-                                                                  "started_at": time.time()}))
+                                                                  "started_at": time.time()},
+                                          takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok))
             self.callbacks.emit("on_start", self.status())
             self._ensure_seed()
             for cid in self.board.pool:  # finish valset scoring a crash may have cut short

@@ -16,7 +16,19 @@ import secrets
 import time
 from pathlib import Path
 
-from ._base import RunHeader, Store, StoredRun, StoreError, StoreMismatchError
+from ._base import (
+    EvaluatorChangedError,
+    RunHeader,
+    Store,
+    StoreDamagedError,
+    StoredRun,
+    StoreError,
+    StoreFullError,
+    StoreInUseError,
+    StoreMismatchError,
+    StoreReadOnlyError,
+)
+from ._identity import evaluator_identity
 from ._memory import MemoryStore
 from ._reader import RunReader
 from ._schema import DB_FILENAME, SCHEMA_VERSION
@@ -24,16 +36,22 @@ from ._sqlite import SQLiteStore
 
 __all__ = [
     "DB_FILENAME",
+    "EvaluatorChangedError",
     "SCHEMA_VERSION",
     "MemoryStore",
     "RunHeader",
     "RunReader",
     "SQLiteStore",
     "Store",
+    "StoreDamagedError",
     "StoreError",
+    "StoreFullError",
+    "StoreInUseError",
     "StoreMismatchError",
+    "StoreReadOnlyError",
     "StoredRun",
     "default_run_dir",
+    "evaluator_identity",
     "open_store",
     "resolve_db_path",
 ]

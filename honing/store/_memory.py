@@ -6,23 +6,23 @@ import threading
 from typing import Any
 
 from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
-from ._base import RunHeader, StoredRun, StoreMismatchError
+from ._base import RunHeader, StoredRun, check_resume
 
 
 class MemoryStore:
-    """Keeps the log in memory. Useful for tests and throwaway runs."""
+    """Keeps the log in memory: nothing survives the process. Useful for tests and throwaway runs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._run = StoredRun()
 
-    def open(self, header: RunHeader, session: dict[str, Any]) -> StoredRun:
+    def open(self, header: RunHeader, session: dict[str, Any], *, takeover: bool = False,
+             evaluator_changed_ok: bool = False) -> StoredRun:
+        """As ``Store.open``; ``takeover`` has no meaning here (one process, one object)."""
         with self._lock:
-            if self._run.header is not None and self._run.header.fingerprint != header.fingerprint:
-                raise StoreMismatchError(
-                    "this store holds a run with a different seed candidate or objective; "
-                    "use a new store (or run_dir) for a new problem"
-                )
+            if self._run.header is not None:
+                check_resume(self._run.header, header, where="this MemoryStore",
+                             evaluator_changed_ok=evaluator_changed_ok)
             self._run.header = header
             self._run.sessions.append(dict(session))
             return StoredRun(

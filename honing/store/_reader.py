@@ -14,9 +14,12 @@ the dashboard shows what ``Result`` would.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sqlite3
 import threading
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from ._rows import (
     proposal_from_row,
     read_header,
 )
+from ._failures import damaged_error, translate
 from ._schema import DB_FILENAME, connect
 
 VAL_SPLITS = ("val", "single")
@@ -55,7 +59,11 @@ class RunReader:
         self.proposals: list[ProposalRecord] = []
         self._started: list[tuple[int, str]] = []
         self._by_candidate: dict[int, dict[str, EvaluationRecord]] = {}
-        self.refresh()
+        try:
+            self.refresh()
+        except BaseException:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -70,6 +78,21 @@ class RunReader:
     # -- loading -----------------------------------------------------------------
     def refresh(self) -> bool:
         """Read what was written since the last look; returns whether anything was new."""
+        with self._reading("reading the run"):
+            return self._refresh()
+
+    @contextlib.contextmanager
+    def _reading(self, doing: str):
+        """Every failure to read becomes a ``StoreError`` that names the file and says what to do."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path, doing) from exc
+            except (KeyError, ValueError, TypeError, zlib.error) as exc:
+                raise damaged_error(self.path, f"a stored record cannot be read back: {exc}") from exc
+
+    def _refresh(self) -> bool:
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN")  # one snapshot for all tables
@@ -108,7 +131,7 @@ class RunReader:
 
     def evaluation_details(self, candidate_id: int) -> list[EvaluationRecord]:
         """A candidate's evaluations with side info and output decoded (loaded on demand)."""
-        with self._lock:
+        with self._reading(f"reading candidate {candidate_id}'s evaluations"):
             rows = self._conn.execute(f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE candidate_id=? "
                                       "ORDER BY seq", (candidate_id,)).fetchall()
             return [evaluation_from_row(row, self._dec) for row in rows]

@@ -110,13 +110,15 @@ def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
 def header_to_json(header: RunHeader) -> str:
     return json.dumps({"fingerprint": header.fingerprint, "objective": header.objective,
                        "background": header.background, "seed_components": header.seed_components,
-                       "candidate_is_str": header.candidate_is_str})
+                       "candidate_is_str": header.candidate_is_str, "evaluator": header.evaluator,
+                       "evaluator_source": header.evaluator_source})
 
 
 def header_from_json(text: str) -> RunHeader:
     data = json.loads(text)
     return RunHeader(fingerprint=data["fingerprint"], objective=data["objective"], background=data["background"],
-                     seed_components=data["seed_components"], candidate_is_str=data["candidate_is_str"])
+                     seed_components=data["seed_components"], candidate_is_str=data["candidate_is_str"],
+                     evaluator=data.get("evaluator"), evaluator_source=data.get("evaluator_source"))
 
 
 def blob_reader(conn: sqlite3.Connection, cache: dict[str, tuple[str, bytes]] | None = None):
@@ -141,15 +143,3 @@ def blob_reader(conn: sqlite3.Connection, cache: dict[str, tuple[str, bytes]] | 
 def read_header(conn: sqlite3.Connection) -> RunHeader | None:
     row = conn.execute("SELECT value FROM honing_meta WHERE key='header'").fetchone()
     return None if row is None else header_from_json(row[0])
-
-
-def describe_mismatch(stored: RunHeader, new: RunHeader) -> str:
-    differs = []
-    if stored.seed_components != new.seed_components:
-        differs.append("the seed candidate")
-    if stored.objective != new.objective:
-        differs.append("the objective")
-    if stored.candidate_is_str != new.candidate_is_str:
-        differs.append("the candidate type (str vs dict)")
-    return " and ".join(differs) or "the run fingerprint"
-

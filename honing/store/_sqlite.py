@@ -18,22 +18,32 @@ and values are encoded before the lock is taken.
 One connection, shared by all threads behind a lock (``check_same_thread=False``):
 writes are serialized by SQLite anyway, and a single connection avoids
 ``database is locked`` retries between the engine's own threads.
+
+Opening a session takes the writer lock (``_liveness``), checks the file's
+structure (``PRAGMA quick_check``) and reads the whole run *before* writing
+anything, so a damaged file is reported, never written into. While the session
+lasts, a heartbeat thread refreshes the session's liveness stamp and runs a
+PASSIVE checkpoint on its own connection whenever the write-ahead log passes
+``CHECKPOINT_BYTES``: the writers never wait for it, and a killed run leaves a
+small ``-wal`` file instead of tens of megabytes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
-from ._base import RunHeader, StoredRun, StoreError, StoreMismatchError
+from ._base import RunHeader, StoredRun, StoreError, StoreInUseError, check_resume
 from ._codec import Decoder, Encoder, pack_payload
+from ._failures import damaged_error, translate
+from ._liveness import HEARTBEAT_S, STALE_AFTER_S, Heartbeat, LockState, WriterLock
 from ._rows import (
     CANDIDATE_COLUMNS,
     EVALUATION_COLUMNS,
@@ -44,7 +54,6 @@ from ._rows import (
     blob_reader,
     candidate_from_row,
     candidate_params,
-    describe_mismatch,
     evaluation_from_row,
     evaluation_params,
     header_to_json,
@@ -52,24 +61,34 @@ from ._rows import (
     proposal_params,
     read_header,
 )
-from ._schema import DB_FILENAME, connect
+from ._schema import DB_FILENAME, connect, migrate, quick_check
+
+logger = logging.getLogger("honing.store")
+
+CHECKPOINT_BYTES = 2 * 2**20  # a -wal file larger than this is checkpointed by the heartbeat
+WAL_LIMIT_BYTES = 4 * 2**20  # and truncated back to at most this when SQLite restarts it
 
 
 class SQLiteStore:
     """A ``Store`` kept in ``path`` (``<run_dir>/honing.db`` via ``for_run_dir``)."""
 
     def __init__(self, path: str | os.PathLike[str], *, run_dir: str | os.PathLike[str] | None = None,
-                 synchronous: str = "NORMAL") -> None:
+                 synchronous: str = "NORMAL", heartbeat_s: float = HEARTBEAT_S) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         self.path = Path(path)
         self.run_dir = str(Path(run_dir) if run_dir is not None else self.path.parent)
         self._synchronous = synchronous.upper()
+        self._heartbeat_s = heartbeat_s
         self._lock = threading.Lock()  # the connection
         self._queue_lock = threading.Lock()  # records waiting for a group commit
         self._queue: list[_Pending] = []
         self._known_blobs: set[str] = set()
         self._session: int | None = None
+        self._writer_lock = WriterLock(self.path)
+        self._heartbeat: Heartbeat | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._commits = 0
         self._conn: sqlite3.Connection | None = self._connect()  # fail early on a foreign or damaged file
 
     @classmethod
@@ -78,7 +97,10 @@ class SQLiteStore:
         directory = Path(run_dir)
         if directory.exists() and not directory.is_dir():
             raise StoreError(f"run_dir {directory} is a file, not a directory; pass a directory path")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise translate(exc, directory / DB_FILENAME, "creating its directory") from exc
         return cls(directory / DB_FILENAME, run_dir=directory, **kwargs)
 
     def __repr__(self) -> str:
@@ -87,10 +109,15 @@ class SQLiteStore:
     # -- connection ------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = connect(self.path)
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        # Checkpoints are where WAL mode fsyncs; the default (every 1000 pages) costs ~20% of the
-        # write time of a busy run. A 40 MB WAL between checkpoints is harmless; close() truncates it.
-        conn.execute("PRAGMA wal_autocheckpoint=10000")
+        try:
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            # Checkpoints are where WAL mode fsyncs; the default (every 1000 pages) costs ~20% of the write time
+            # of a busy run. The heartbeat checkpoints in the background instead; this is only the backstop.
+            conn.execute("PRAGMA wal_autocheckpoint=10000")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate(exc, self.path, "opening it") from exc
         return conn
 
     def _db(self) -> sqlite3.Connection:
@@ -98,7 +125,7 @@ class SQLiteStore:
             self._conn = self._connect()
         return self._conn
 
-    def _write(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]]) -> None:
+    def _write(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str) -> None:
         """Commit one record; returns only once it is committed.
 
         Group commit: a writer queues its record, then takes the connection
@@ -107,7 +134,7 @@ class SQLiteStore:
         already durable. Under concurrency (8 evaluation workers) this turns
         many commits into few, without any caller returning before its write.
         """
-        item = _Pending(statements, blobs)
+        item = _Pending(statements, blobs, what)
         with self._queue_lock:
             self._queue.append(item)
         with self._lock:
@@ -115,22 +142,26 @@ class SQLiteStore:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
+                self._commits += 1
+                if self._commits % 32 == 0 and self._heartbeat is not None \
+                        and self._wal_bytes() >= CHECKPOINT_BYTES:
+                    self._heartbeat.wake()
         if item.error is not None:
             raise item.error
 
     def _commit(self, batch: list[_Pending]) -> None:
-        conn = self._db()
         try:
+            conn = self._db()
             self._transaction(conn, batch)
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
-                batch[0].error = sys.exc_info()[1]
+                batch[0].error = translate(exc, self.path, batch[0].what)
             else:  # one bad record must not fail its neighbours: retry each on its own
                 for item in batch:
                     try:
-                        self._transaction(conn, [item])
+                        self._transaction(self._db(), [item])
                     except Exception as exc:
-                        item.error = exc
+                        item.error = translate(exc, self.path, item.what)
         finally:
             for item in batch:
                 item.done = True
@@ -143,10 +174,7 @@ class SQLiteStore:
                     fresh[digest] = (kind, payload)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for digest, (kind, payload) in fresh.items():
-                data, compressed = pack_payload(payload)
-                conn.execute("INSERT OR IGNORE INTO blobs (hash, kind, compressed, size, data) "
-                             "VALUES (?, ?, ?, ?, ?)", (digest, kind, int(compressed), len(payload), data))
+            _insert_blobs(conn, fresh.items())
             for item in batch:
                 for sql, params in item.statements:
                     conn.execute(sql, params)
@@ -163,123 +191,210 @@ class SQLiteStore:
         return Encoder(lambda h, k, p: blobs.append((h, k, p))), blobs
 
     # -- the Store protocol --------------------------------------------------------
-    def open(self, header: RunHeader, session: dict[str, Any]) -> StoredRun:
+    def open(self, header: RunHeader, session: dict[str, Any], *, takeover: bool = False,
+             evaluator_changed_ok: bool = False) -> StoredRun:
         enc, blobs = self._encoder()
         session_text = enc.dumps(dict(session))
         with self._lock:
             conn = self._db()
+            state = self._take_writer_lock(conn, takeover)
+            try:
+                run = self._open_session(conn, header, session_text, blobs, state, takeover, evaluator_changed_ok)
+            except BaseException:
+                self._writer_lock.release()
+                raise
+        self._heartbeat = Heartbeat(self._beat, self._checkpoint_if_large, self._heartbeat_s)
+        return run
+
+    def _take_writer_lock(self, conn: sqlite3.Connection, takeover: bool) -> LockState:
+        try:
+            state = self._writer_lock.acquire()
+        except OSError as exc:
+            raise translate(exc, self.path, "taking its writer lock") from exc
+        if state == "busy":
+            holder = self._describe_open_session(conn)
+            if not takeover:
+                raise StoreInUseError(
+                    f"the run store {self.path} is in use by another process{holder}: it holds the writer lock "
+                    f"{self._writer_lock.path}. Wait for it to finish or stop it; if no process is really writing "
+                    "this run, pass EngineConfig(takeover=True) (or --force)")
+            logger.warning("taking over the run store %s although another process%s holds its writer lock "
+                           "(takeover=True): if it is still running, both will write this run", self.path, holder)
+        return state
+
+    def _open_session(self, conn: sqlite3.Connection, header: RunHeader, session_text: str,
+                      blobs: list[tuple[str, str, bytes]], state: LockState, takeover: bool,
+                      evaluator_changed_ok: bool) -> StoredRun:
+        try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                quick_check(conn, self.path)  # nothing is written into a damaged file
+                migrate(conn, self.path)
                 stored = read_header(conn)
-                if stored is not None and stored.fingerprint != header.fingerprint:
-                    raise StoreMismatchError(
-                        f"the run store {self.path} holds another run: {describe_mismatch(stored, header)} "
-                        "differs. Resume only with the same seed candidate and objective; for a new problem "
-                        "use a new run_dir (or store)")
-                self._refuse_live_writer(conn)
-                now = time.time()
-                conn.execute("INSERT OR REPLACE INTO honing_meta (key, value) VALUES ('header', ?)",
-                             (header_to_json(header),))
-                conn.execute("INSERT OR REPLACE INTO honing_meta (key, value) VALUES ('fingerprint', ?)",
-                             (header.fingerprint,))
-                conn.execute("INSERT OR IGNORE INTO honing_meta (key, value) VALUES ('created_at', ?)", (repr(now),))
-                for digest, kind, payload in blobs:
-                    data, compressed = pack_payload(payload)
-                    conn.execute("INSERT OR IGNORE INTO blobs (hash, kind, compressed, size, data) "
-                                 "VALUES (?, ?, ?, ?, ?)", (digest, kind, int(compressed), len(payload), data))
-                cursor = conn.execute("INSERT INTO sessions (opened_at, pid, host, data) VALUES (?, ?, ?, ?)",
-                                      (now, os.getpid(), socket.gethostname(), session_text))
-                self._session = cursor.lastrowid
+                if stored is not None:
+                    check_resume(stored, header, where=f"the run store {self.path}",
+                                 evaluator_changed_ok=evaluator_changed_ok)
+                if not takeover:
+                    self._refuse_live_sessions(conn, other_hosts_only=state == "held")
+                run = self._load(conn, header)  # damage that quick_check cannot see shows here, still before writes
+                self._start_session(conn, header, session_text, blobs)
+                run.sessions.append(Decoder(blob_reader(conn)).loads(session_text))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            return self._load(conn, header)
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path, "opening the run") from exc
+        return run
+
+    def _start_session(self, conn: sqlite3.Connection, header: RunHeader, session_text: str,
+                       blobs: list[tuple[str, str, bytes]]) -> None:
+        now = time.time()
+        conn.execute("INSERT OR REPLACE INTO honing_meta (key, value) VALUES ('header', ?)", (header_to_json(header),))
+        conn.execute("INSERT OR REPLACE INTO honing_meta (key, value) VALUES ('fingerprint', ?)",
+                     (header.fingerprint,))
+        conn.execute("INSERT OR IGNORE INTO honing_meta (key, value) VALUES ('created_at', ?)", (repr(now),))
+        _insert_blobs(conn, ((digest, (kind, payload)) for digest, kind, payload in blobs))
+        cursor = conn.execute("INSERT INTO sessions (opened_at, pid, host, data, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+                              (now, os.getpid(), socket.gethostname(), session_text, now))
+        self._session = cursor.lastrowid
 
     def _load(self, conn: sqlite3.Connection, header: RunHeader) -> StoredRun:
         dec = Decoder(blob_reader(conn), unpickle=True)
         run = StoredRun(header=header)
-        run.candidates = [candidate_from_row(r, dec) for r in
-                          conn.execute(f"SELECT {CANDIDATE_COLUMNS} FROM candidates ORDER BY seq")]
-        run.evaluations = [evaluation_from_row(r, dec) for r in
-                           conn.execute(f"SELECT {EVALUATION_COLUMNS} FROM evaluations ORDER BY seq")]
-        run.proposals = [proposal_from_row(r, dec) for r in
-                         conn.execute(f"SELECT {PROPOSAL_COLUMNS} FROM proposals ORDER BY seq")]
+        try:
+            run.candidates = [candidate_from_row(r, dec) for r in
+                              conn.execute(f"SELECT {CANDIDATE_COLUMNS} FROM candidates ORDER BY seq")]
+            run.evaluations = [evaluation_from_row(r, dec) for r in
+                               conn.execute(f"SELECT {EVALUATION_COLUMNS} FROM evaluations ORDER BY seq")]
+            run.proposals = [proposal_from_row(r, dec) for r in
+                             conn.execute(f"SELECT {PROPOSAL_COLUMNS} FROM proposals ORDER BY seq")]
+            run.sessions = [dec.loads(text) for (text,) in conn.execute("SELECT data FROM sessions ORDER BY seq")]
+        except (KeyError, ValueError, TypeError) as exc:  # a missing blob, unreadable JSON: the file is damaged
+            raise damaged_error(self.path, f"a stored record cannot be read back: {exc}") from exc
         done = {(e.candidate_id, e.example_key) for e in run.evaluations}
         run.started = [(cid, key) for cid, key in
                        conn.execute("SELECT candidate_id, example_key FROM started ORDER BY seq")
                        if (cid, key) not in done]
-        run.sessions = [dec.loads(text) for (text,) in conn.execute("SELECT data FROM sessions ORDER BY seq")]
         self._known_blobs.update(h for (h,) in conn.execute("SELECT hash FROM blobs"))
         return run
 
-    def _refuse_live_writer(self, conn: sqlite3.Connection) -> None:
-        """Two processes appending to one run would both spend its budget; refuse the second."""
+    def _refuse_live_sessions(self, conn: sqlite3.Connection, *, other_hosts_only: bool) -> None:
+        """Sessions the lock cannot vouch for: refused while their heartbeat is fresh.
+
+        With the lock held, a same-host session cannot be alive (the kernel
+        would still hold its lock for it), but one on another host may be, where
+        the filesystem's locks do not reach across machines.
+        """
         host = socket.gethostname()
-        for pid, opened_at in conn.execute(
-                "SELECT pid, opened_at FROM sessions WHERE closed_at IS NULL AND host=? AND pid!=?",
-                (host, os.getpid())):
-            if _alive(pid):
-                raise StoreError(
-                    f"the run store {self.path} is in use by another process (pid {pid}, since "
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(opened_at))}); wait for it to finish "
-                    "or stop it before resuming this run")
+        fresh_since = time.time() - STALE_AFTER_S
+        for pid, other, beat in conn.execute(
+                "SELECT pid, host, heartbeat_at FROM sessions WHERE closed_at IS NULL AND heartbeat_at > ?",
+                (fresh_since,)):
+            if other_hosts_only and other == host:
+                continue
+            raise StoreInUseError(
+                f"the run store {self.path} is in use by pid {pid} on {other} (its last heartbeat was "
+                f"{time.time() - beat:.0f} s ago; a session silent for {STALE_AFTER_S:.0f} s counts as dead). Wait "
+                "for it to finish; if that process is gone, pass EngineConfig(takeover=True) (or --force)")
+
+    def _describe_open_session(self, conn: sqlite3.Connection) -> str:
+        try:
+            row = conn.execute("SELECT pid, host, opened_at, heartbeat_at FROM sessions WHERE closed_at IS NULL "
+                               "ORDER BY seq DESC LIMIT 1").fetchone()
+        except sqlite3.Error:
+            return ""
+        if row is None:
+            return ""
+        pid, host, opened_at, beat = row
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(opened_at))
+        alive = f", last heartbeat {time.time() - beat:.0f} s ago" if beat else ""
+        return f" (pid {pid} on {host}, since {since}{alive})"
+
+    def _beat(self) -> None:
+        if self._session is None:
+            return
+        self._write([("UPDATE sessions SET heartbeat_at=? WHERE seq=?", (time.time(), self._session))], [],
+                    "refreshing its heartbeat")
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
+
+    def _checkpoint_if_large(self) -> None:
+        """Copy the WAL into the database so SQLite can restart it (and truncate it to ``WAL_LIMIT_BYTES``).
+
+        The bulk is copied on the heartbeat's own connection, concurrently with
+        the writers; then a second PASSIVE checkpoint on the writers' connection,
+        between two of their transactions, copies the few frames written
+        meanwhile. Only that completes a checkpoint under a steady stream of
+        writes, and it holds the writers for the time of those few frames.
+        """
+        if self._wal_bytes() < CHECKPOINT_BYTES:
+            return
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def add_candidate(self, record: CandidateRecord) -> None:
         enc, blobs = self._encoder()
-        self._write([(INSERT_CANDIDATE, candidate_params(record, enc))], blobs)
+        self._write([(INSERT_CANDIDATE, candidate_params(record, enc))], blobs, "storing a candidate")
 
     def start_evaluation(self, candidate_id: int, example_key: str) -> None:
         self._write([("INSERT INTO started (candidate_id, example_key, session, started_at) VALUES (?, ?, ?, ?)",
-                      (candidate_id, example_key, self._session, time.time()))], [])
+                      (candidate_id, example_key, self._session, time.time()))], [], "marking an evaluation started")
 
     def add_evaluation(self, record: EvaluationRecord) -> None:
         enc, blobs = self._encoder()
-        self._write([(INSERT_EVALUATION, evaluation_params(record, enc))], blobs)
+        self._write([(INSERT_EVALUATION, evaluation_params(record, enc))], blobs, "storing an evaluation")
 
     def add_proposal(self, record: ProposalRecord) -> None:
         enc, blobs = self._encoder()
-        self._write([(INSERT_PROPOSAL, proposal_params(record, enc))], blobs)
+        self._write([(INSERT_PROPOSAL, proposal_params(record, enc))], blobs, "storing a proposal")
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
             if self._conn is None:
+                self._writer_lock.release()
                 return
             try:
                 if self._session is not None:
                     self._conn.execute("UPDATE sessions SET closed_at=? WHERE seq=?", (time.time(), self._session))
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
+            except sqlite3.Error as exc:  # what was committed is safe; the next open checks the file
+                logger.warning("closing the run store %s: %s", self.path, translate(exc, self.path, "closing it"))
             finally:
                 self._conn.close()
                 self._conn = None
                 self._session = None
+                self._writer_lock.release()
+
+
+def _insert_blobs(conn: sqlite3.Connection, blobs) -> None:
+    for digest, (kind, payload) in blobs:
+        data, compressed = pack_payload(payload)
+        conn.execute("INSERT OR IGNORE INTO blobs (hash, kind, compressed, size, data) VALUES (?, ?, ?, ?, ?)",
+                     (digest, kind, int(compressed), len(payload), data))
 
 
 class _Pending:
-    __slots__ = ("statements", "blobs", "done", "error")
+    __slots__ = ("statements", "blobs", "what", "done", "error")
 
-    def __init__(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]]) -> None:
+    def __init__(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str) -> None:
         self.statements = statements
         self.blobs = blobs
+        self.what = what
         self.done = False
         self.error: BaseException | None = None
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:  # a killed child its parent has not reaped yet is not a writer
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
