@@ -48,6 +48,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, help="evaluator calls (EngineConfig.max_metric_calls)")
     parser.add_argument("--reflection-lm", help="the reflection model (ReflectionConfig.reflection_lm)")
     parser.add_argument("--run-dir", help="where the run is stored; an existing run there is resumed")
+    parser.add_argument("--force", action="store_true",
+                        help="resume the run dir even if another process seems to be writing it "
+                             "(EngineConfig.takeover)")
     parser.add_argument("-o", "--output", help="write the best candidate to this file instead of stdout")
 
 
@@ -81,6 +84,8 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
         engine["max_metric_calls"] = args.budget
     if args.run_dir is not None:
         engine["run_dir"] = args.run_dir
+    if getattr(args, "force", False):
+        engine["takeover"] = True
     if args.reflection_lm is not None:
         tables.setdefault("reflection", {})["reflection_lm"] = args.reflection_lm
     return top, tables, base
@@ -119,11 +124,12 @@ def run_command(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 2
     from ._api import optimize_anything
+    from .store import StoreError
 
     try:
         result = optimize_anything(seed, evaluator, dataset=dataset, valset=valset, objective=top.get("objective"),
                                    background=top.get("background"), config=config)
-    except (ConfigError, TypeError, ValueError) as exc:  # input checks of optimize_anything: say it in one line
+    except (ConfigError, StoreError, TypeError, ValueError) as exc:  # input checks, an unusable run dir: one line
         log.error("%s", exc)
         log.debug("where it was raised:", exc_info=True)  # shown with -v
         return 2

@@ -155,3 +155,43 @@ def test_the_heartbeat_advances_while_a_session_is_open(tmp_path):
         time.sleep(0.05)
     store.close()
     assert db.execute("SELECT closed_at FROM sessions").fetchone()[0] is not None
+
+
+def test_honing_run_refuses_a_held_run_in_one_line_and_force_takes_it_over(tmp_path, caplog):
+    import threading
+
+    from honing.cli import main
+    from honing.llm._server import make_server
+    from tests.conftest import ScriptedLM, fenced
+    from tests.helpers import longest_run
+
+    server = make_server({"grower": ScriptedLM(lambda prompt: fenced("@" * (longest_run(prompt) + 1)))}, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    (tmp_path / "scoring.py").write_text("def evaluate(candidate, example):\n    return candidate.count('@') / 100, {}\n")
+    (tmp_path / "seed.txt").write_text("@")
+    (tmp_path / "train.json").write_text('[1, 2]')
+    run_dir = tmp_path / "run"
+    argv = ["run", str(tmp_path / "seed.txt"), "--evaluator", f"{tmp_path / 'scoring.py'}:evaluate",
+            "--dataset", str(tmp_path / "train.json"), "--budget", "12", "--run-dir", str(run_dir),
+            "--reflection-lm", f"http://{host}:{port}/v1#grower", "--objective", "more @"]
+    try:
+        assert main(argv) == 0
+        code = ("import time, sys\nfrom honing.store import SQLiteStore\n"
+                f"s = SQLiteStore({str(run_dir / 'honing.db')!r}); s._writer_lock.acquire(); print('open', flush=True)\n"
+                "time.sleep(120)")
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            assert proc.stdout.readline().strip() == "open"
+            caplog.clear()
+            assert main(argv) == 2
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert len(errors) == 1 and "in use by another process" in errors[0].getMessage()
+            assert errors[0].exc_info is None
+            assert main(argv + ["--force"]) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        server.shutdown()
+        server.server_close()
