@@ -157,8 +157,10 @@ def test_the_heartbeat_advances_while_a_session_is_open(tmp_path):
     assert db.execute("SELECT closed_at FROM sessions").fetchone()[0] is not None
 
 
-def test_honing_run_refuses_a_held_run_in_one_line_and_force_takes_it_over(tmp_path, caplog):
+def test_honing_run_refuses_a_held_run_in_one_line_and_force_takes_it_over(tmp_path, caplog, monkeypatch):
     import threading
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # `honing run` puts the evaluator's folder on sys.path
 
     from honing.cli import main
     from honing.llm._server import make_server
