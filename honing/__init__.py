@@ -6,7 +6,7 @@
     result.best_candidate, result.best_score
 """
 
-from ._api import SideInfo, optimize_anything
+from ._api import Candidate, Evaluator, SideInfo, make_litellm_lm, optimize_anything
 from ._callbacks import CallbackError
 from ._config import (
     Config,
@@ -20,10 +20,12 @@ from ._config import (
 )
 from ._errors import HoningError
 from ._estimate import RunEstimate, estimate_run
-from ._evaluation import EvaluatorError
+from ._evaluation import EvaluatorError, EvaluatorSignatureError, OptimizationState
+from ._gepa_view import GEPAState
 from ._image import Image
 from ._log import LogContext, get_log_context, log, set_log_context
 from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from ._refiner import DEFAULT_REFINER_PROMPT
 from ._result import Result
 from ._stopping import (
     CostCeiling,
@@ -52,17 +54,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CallbackError",
+    "Candidate",
     "CandidateRecord",
     "Completion",
     "Config",
     "ConfigError",
     "CostCeiling",
+    "DEFAULT_REFINER_PROMPT",
     "EngineConfig",
     "EvaluationRecord",
+    "Evaluator",
     "EvaluatorChangedError",
     "EvaluatorError",
+    "EvaluatorSignatureError",
     "ExecutionResult",
     "GEPAConfig",
+    "GEPAState",
     "HoningError",
     "Image",
     "LM",
@@ -72,6 +79,7 @@ __all__ = [
     "MemoryStore",
     "MergeConfig",
     "NoImprovement",
+    "OptimizationState",
     "ProposalRecord",
     "RunEstimate",
     "ReflectionConfig",
@@ -94,6 +102,7 @@ __all__ = [
     "get_log_context",
     "lm",
     "log",
+    "make_litellm_lm",
     "optimize_anything",
     "run_code",
     "set_log_context",

@@ -8,13 +8,16 @@ hands a fixed ``Problem`` to the engine. It holds no state of its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
+from ._callbacks import CallbackError
 from ._config import Config, ConfigError
 from ._engine import Engine, Problem
 from ._estimate import announce_estimate
 from ._evaluation import EvaluatorAdapter
+from ._gepa_callbacks import RunLink, adapt_callbacks
 from ._logging import install_default_handler
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
@@ -24,6 +27,15 @@ STR_CANDIDATE_KEY = "candidate"
 DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"
 
 SideInfo = dict[str, Any]
+Candidate = dict[str, str]  # GEPA's name: named text components
+
+
+class Evaluator(Protocol):
+    """What ``optimize_anything`` calls (GEPA's protocol): see ``optimize_anything``'s docstring."""
+
+    def __call__(self, candidate: str | Candidate, example: Any = None, **kwargs: Any
+                 ) -> float | tuple[float, SideInfo] | tuple[float, Any, SideInfo]: ...
+
 
 logger = logging.getLogger("honing")
 
@@ -33,6 +45,7 @@ def optimize_anything(
     evaluator: Callable[..., Any] | None = None,
     *,
     fitness_fn: Callable[..., Any] | None = None,
+    batch_evaluator: Callable[..., Any] | None = None,
     dataset: Sequence[Any] | None = None,
     valset: Sequence[Any] | None = None,
     objective: str | None = None,
@@ -44,10 +57,17 @@ def optimize_anything(
     * ``seed_candidate``: a str (the evaluator receives a str), a dict of named
       text components (the evaluator receives a dict), or None (the reflection
       LM writes the first candidate from ``objective``).
-    * ``evaluator`` (or its GEPA name ``fitness_fn``): ``evaluator(candidate)``
-      without a dataset, ``evaluator(candidate, example)`` with one. Returns a
-      score, ``(score, side_info)`` or ``(score, output, side_info)``; higher is
-      better.
+    * ``evaluator`` (or its older GEPA name ``fitness_fn``): called
+      ``evaluator(candidate)`` without a dataset and
+      ``evaluator(candidate, example=example)`` with one (positionally when it
+      has no parameter named ``example``); a parameter ``opt_state`` receives
+      the example's best evaluations so far. Returns a score,
+      ``(score, side_info)`` or ``(score, output, side_info)``, or an
+      awaitable of one; higher is better.
+    * ``batch_evaluator`` (instead of ``evaluator``): GEPA's
+      ``batch_evaluator(pairs[, opt_states=...])`` returning one result per
+      ``(candidate, example)`` pair; the evaluations pending at the same
+      moment are grouped into one call.
     * ``dataset`` alone: multi-task mode. ``dataset`` and ``valset``:
       generalization mode (reflection sees only ``dataset``; selection and the
       best candidate come from ``valset``). Neither: single-task mode.
@@ -56,7 +76,7 @@ def optimize_anything(
     config = Config() if config is None else config
     if not isinstance(config, Config):
         raise ConfigError(f"config must be a honing.Config (alias GEPAConfig), got {type(config).__name__}")
-    evaluator = _pick_evaluator(evaluator, fitness_fn)
+    evaluator = _pick_evaluator(evaluator, fitness_fn, batch_evaluator)
     seed, is_str = _check_seed(seed_candidate, objective)
     _check_text("objective", objective)
     _check_text("background", background)
@@ -65,11 +85,7 @@ def optimize_anything(
     if config.refiner is not None:
         from ._refiner import add_refiner_component
         seed = add_refiner_component(seed, config.refiner, objective, background)
-    adapter = EvaluatorAdapter(
-        evaluator, takes_example=mode != "single", candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY,
-        capture_stdio=config.engine.capture_stdio, raise_on_exception=config.engine.raise_on_exception,
-        failure_score=config.engine.failure_score,
-    )
+    adapter = _adapter(config, evaluator, batch_evaluator, mode=mode, is_str=is_str)
     problem = Problem(seed_components=seed, candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY, train=train, val=val,
                       mode=mode, objective=objective, background=background, adapter=adapter)
     lm = _reflection_lm(config)
@@ -77,27 +93,59 @@ def optimize_anything(
     if config.refiner is not None and config.refiner.refiner_lm is not None:
         from .llm._resolve import resolve_lm
         refiner_lm = resolve_lm(config.refiner.refiner_lm)
+    link = RunLink()
+    callbacks, stoppers = adapt_callbacks(tuple(config.callbacks or ()), tuple(config.stop_callbacks or ()), link)
+    run_config = config.replace(callbacks=callbacks, stop_callbacks=stoppers)
     store = _open_store(config)
     if config.engine.capture_stdio:
         from ._log import StdioCapture
         StdioCapture.acquire()
     try:
-        announce_estimate(problem, config)  # logs the proposal/cost range, warns on a tiny budget
-        return Engine(problem, config, lm, store, refiner_lm=refiner_lm).run()
+        with _user_logger(config.tracking.logger):
+            announce_estimate(problem, config)  # logs the proposal/cost range, warns on a tiny budget
+            engine = Engine(problem, run_config, lm, store, refiner_lm=refiner_lm)
+            link.engine = engine
+            return engine.run()
     finally:
         if config.engine.capture_stdio:
             StdioCapture.release()
 
 
-def _pick_evaluator(evaluator: Any, fitness_fn: Any) -> Callable[..., Any]:
+def _pick_evaluator(evaluator: Any, fitness_fn: Any, batch_evaluator: Any) -> Callable[..., Any] | None:
     if evaluator is not None and fitness_fn is not None:
         raise TypeError("pass either evaluator= or fitness_fn= (its older name), not both")
     chosen = evaluator if evaluator is not None else fitness_fn
-    if chosen is None:
-        raise TypeError("optimize_anything() needs an evaluator: evaluator=my_eval (or fitness_fn=my_eval)")
-    if not callable(chosen):
+    if chosen is not None and batch_evaluator is not None:
+        raise TypeError("pass either evaluator= or batch_evaluator=, not both: honing groups the evaluations that "
+                        "are pending at the same moment into one batch_evaluator call, so with batch_evaluator "
+                        "every evaluation (refinements included) goes through it")
+    if chosen is None and batch_evaluator is None:
+        raise TypeError("optimize_anything() needs an evaluator: evaluator=my_eval (or fitness_fn=my_eval, or "
+                        "batch_evaluator=my_batch_eval)")
+    if chosen is not None and not callable(chosen):
         raise TypeError(f"the evaluator must be callable, got {type(chosen).__name__}")
     return chosen
+
+
+def _adapter(config: Config, evaluator: Any, batch_evaluator: Any, *, mode: str, is_str: bool) -> EvaluatorAdapter:
+    """The evaluator wrapped for the engine; checks up front that it can be called as the run needs."""
+    eng = config.engine
+    batch = None
+    if batch_evaluator is not None:
+        if eng.executor != "thread":
+            raise ConfigError(f"batch_evaluator runs in this process, grouping the calls of the worker threads; "
+                              f"executor={eng.executor!r} cannot group them. Use executor='thread' (the default) and "
+                              "fan out from inside the batch function")
+        if eng.capture_stdio:
+            raise ConfigError("capture_stdio=True has nothing to capture with batch_evaluator (one call serves many "
+                              "evaluations, as in GEPA); put diagnostics in each result's side_info instead")
+        from ._batching import BatchEvaluator
+        batch = BatchEvaluator(batch_evaluator, max_batch=eng.workers)
+    return EvaluatorAdapter(
+        evaluator if batch is None else batch_evaluator, takes_example=mode != "single", candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY,
+        capture_stdio=eng.capture_stdio, raise_on_exception=eng.raise_on_exception,
+        failure_score=eng.failure_score, best_example_evals_k=eng.best_example_evals_k, batch=batch,
+    )
 
 
 def _check_seed(seed: Any, objective: str | None) -> tuple[dict[str, str] | None, bool]:
@@ -159,6 +207,7 @@ def _reflection_lm(config: Config):
     from .llm._resolve import resolve_lm
 
     spec = config.reflection.reflection_lm
+    options = dict(config.reflection.reflection_lm_kwargs or {})
     if spec is None:
         from .llm import _model_files
 
@@ -169,7 +218,66 @@ def _reflection_lm(config: Config):
                 "an OpenAI-compatible endpoint 'http://host:port/v1#model', or any callable prompt -> str."
             )
         spec = DEFAULT_REFLECTION_LM
-    return resolve_lm(spec)
+    return resolve_lm(spec, **options)
+
+
+def make_litellm_lm(model_name: str, **kwargs: Any):
+    """GEPA's helper: a model name (and options such as ``temperature``) as a callable ``prompt -> str``."""
+    from .llm._resolve import lm
+
+    return lm(model_name, **kwargs)
+
+
+class _ToUserLogger(logging.Handler):
+    """Sends honing's log records to ``TrackingConfig.logger`` (GEPA's ``log(message)`` protocol or a Logger)."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__(logging.INFO)
+        self.target = target
+        self.error: BaseException | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.error is not None:
+            return
+        try:
+            if isinstance(self.target, logging.Logger):
+                self.target.handle(record)
+            else:
+                self.target.log(self.format(record))
+        except Exception as exc:  # kept and re-raised when the run ends: a broken logger is never hidden
+            self.error = exc
+
+
+@contextmanager
+def _user_logger(target: Any) -> Iterator[None]:
+    """While a run lasts, honing's INFO-and-above records also go to the user's logger."""
+    if target is None:
+        yield
+        return
+    honing_logger = logging.getLogger("honing")
+    handler = _ToUserLogger(target)
+    level = honing_logger.level
+    if not _receives_anyway(target, honing_logger):
+        honing_logger.addHandler(handler)
+    if honing_logger.getEffectiveLevel() > logging.INFO:
+        honing_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        honing_logger.removeHandler(handler)
+        honing_logger.setLevel(level)
+    if handler.error is not None:
+        raise CallbackError(f"TrackingConfig.logger raised {handler.error!r}") from handler.error
+
+
+def _receives_anyway(target: Any, honing_logger: logging.Logger) -> bool:
+    """Whether ``target`` is a Logger that honing's records already propagate to."""
+    node: Any = honing_logger
+    while isinstance(target, logging.Logger) and node is not None and node.propagate:
+        node = node.parent
+        if node is target:
+            return True
+    return False
 
 
 def _open_store(config: Config) -> Store:

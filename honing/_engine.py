@@ -21,7 +21,7 @@ from typing import Any
 from ._budget import Budget
 from ._callbacks import CallbackError, Callbacks
 from ._config import Config
-from ._evaluation import EvaluatorAdapter
+from ._evaluation import EvaluatorAdapter, check_seed_evaluations
 from ._evaluator_pool import EvaluatorPool
 from ._progress import Progress
 from ._proposals import Plan, Proposer, ProposerSettings, find_merge_pair
@@ -119,6 +119,7 @@ class Engine:
             adapter=self._adapter, examples={**problem.val, **problem.train},
             splits=self._splits(), scoreboard=self.board, budget=self.budget, store=store,
             workers=eng.workers, on_record=self._on_evaluation, refine=self._make_refiner(refiner_lm),
+            history_k=problem.adapter.history_k,
         )
         self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls, activity=getattr(lm, "activity", None), admitted=lambda: len(self.board.pool) - 1)  # noqa: E501
 
@@ -370,7 +371,7 @@ class Engine:
             origin = "generated"
         seed = self._new_candidate(components, (), origin, None)
         self.board.admit(seed.id)
-        self.pool.evaluate(seed.id, self.problem.val)
+        check_seed_evaluations(self.pool.evaluate(seed.id, self.problem.val).values())
 
     def _generate_seed(self) -> str:
         messages = build_seed_generation_messages(self.problem.objective, self.problem.background)

@@ -36,7 +36,9 @@ class EvaluatorPool:
         workers: int,
         on_record: Callable[[EvaluationRecord, bool], None],
         refine: Callable[[dict, Any, Outcome], Outcome] | None = None,
+        history_k: int = 0,
     ) -> None:
+        self._history_k = history_k  # > 0: each call gets the example's best evaluations so far (opt_state)
         self._refine = refine
         self._adapter = adapter
         self._examples = examples
@@ -104,7 +106,8 @@ class EvaluatorPool:
             self._mark_busy(+1)
             try:
                 components = self._scoreboard.candidate(candidate_id).components
-                outcome = self._adapter(components, self._examples[key])
+                history = (self._scoreboard.top_evaluations(key, self._history_k),) if self._history_k else ()
+                outcome = self._adapter(components, self._examples[key], *history)
                 if self._refine is not None:
                     outcome = self._refine(components, self._examples[key], outcome)
             finally:

@@ -108,23 +108,40 @@ class Image:
         Image(png_bytes)                     # raw encoded bytes
         Image(pil_image)                     # a PIL image (needs Pillow)
         Image("data:image/png;base64,...")   # a data URL or bare base64
+        Image(base64_data="iVBOR...", media_type="image/png")   # GEPA's keywords
+        Image(url="data:image/png;base64,...")
 
     Immutable; equal and hashed by content, so the same picture appearing in
-    many evaluations is stored and sent once.
+    many evaluations is stored and sent once. It always holds the image's
+    bytes, which the run store keeps: ``url=`` takes a ``data:`` URL, and a
+    web address is refused (fetch the image and pass its bytes), so a report
+    never loads anything from elsewhere.
     """
 
     __slots__ = ("_data", "_mime", "_hash")
 
     def __init__(self, source: Any = None, /, *, path: str | os.PathLike | None = None,
-                 mime_type: str | None = None) -> None:
-        if (source is None) == (path is None):
-            raise TypeError("Image() takes exactly one of: a source (path, bytes, PIL image, base64/data URL) "
-                            "or path=...")
+                 base64_data: str | None = None, url: str | None = None, mime_type: str | None = None,
+                 media_type: str | None = None) -> None:
+        given = [name for name, value in (("a source", source), ("path", path), ("base64_data", base64_data),
+                                          ("url", url)) if value is not None]
+        if len(given) != 1:
+            raise TypeError("Image() takes exactly one of: a source (path, bytes, PIL image, base64/data URL), "
+                            f"path=..., base64_data=... or url=...; got {', '.join(given) or 'none'}")
+        if mime_type is not None and media_type is not None and mime_type != media_type:
+            raise TypeError(f"Image(mime_type={mime_type!r}, media_type={media_type!r}): these are honing's and "
+                            "GEPA's names for one setting; pass one of them")
+        declared = mime_type or media_type
         if path is not None:
             data, mime = _read_path(path)
+        elif base64_data is not None:
+            image = Image.from_base64(base64_data, declared)
+            data, mime = image._data, image._mime
+        elif url is not None:
+            data, mime = _from_url(url)
         else:
             data, mime = _from_any(source)
-        self._set(data, mime_type or mime)
+        self._set(data, declared or mime)
 
     # -- alternative constructors ---------------------------------------------
     @classmethod
@@ -199,6 +216,8 @@ class Image:
     def to_content_part(self) -> dict[str, Any]:
         """The OpenAI-style chat content part for this image."""
         return {"type": "image_url", "image_url": {"url": self.to_data_url()}}
+
+    to_openai_content_part = to_content_part  # GEPA's name
 
     def to_pil(self) -> Any:
         pil_image = _require_pillow("decode an Image into a PIL image")
@@ -275,6 +294,17 @@ def _read_path(path: str | os.PathLike) -> tuple[bytes, str | None]:
     mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
             ".webp": "image/webp"}.get(p.suffix.lower())
     return p.read_bytes(), mime
+
+
+def _from_url(url: str) -> tuple[bytes, str | None]:
+    if not isinstance(url, str):
+        raise TypeError(f"Image(url=...) needs a str, got {type(url).__name__}")
+    if url.strip().startswith("data:"):
+        image = Image.from_base64(url)
+        return image._data, image._mime
+    raise ValueError(f"Image(url={_clip(url)!r}): honing keeps an image's bytes with the run (in the store and in "
+                     "reports) and never fetches from the web; download it and pass Image(path=...) or "
+                     "Image(image_bytes), or give a data: URL")
 
 
 def _from_any(source: Any) -> tuple[bytes, str | None]:

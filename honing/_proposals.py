@@ -25,6 +25,7 @@ from ._reflection import (
 )
 from ._render import render_side_info
 from ._scoreboard import ScoreBoard
+from ._templates import render_template
 from .llm._base import Completion
 
 
@@ -74,7 +75,7 @@ class ProposerSettings:
     edit_threshold_chars: int
     max_side_info_chars: int
     max_prompt_chars: int | None
-    prompt_template: str | None
+    prompt_template: str | Mapping[str, str] | None
     skip_perfect_score: bool
     perfect_score: float | None
     merge_subsample: int = 5
@@ -157,11 +158,10 @@ class Proposer:
                 + render_side_info(ex.side_info, max_total_chars=self.s.max_side_info_chars // max(1, len(examples))).text
                 for i, ex in enumerate(examples, 1)
             )
-            text = self.s.prompt_template.format(
-                current=current, feedback=feedback, objective=self.s.objective or "",
-                background=self.s.background or "", component=component,
-            )
-            return [{"role": "user", "content": text}]
+            text = render_template(self.s.prompt_template, component=component, current=current, feedback=feedback,
+                                   objective=self.s.objective, background=self.s.background)
+            if text is not None:  # None: a per-component dict without this component uses the built-in prompt
+                return [{"role": "user", "content": text}]
         return build_reflection_messages(
             component=component, current_text=current, all_components=components, examples=examples,
             objective=self.s.objective, background=self.s.background,

@@ -134,3 +134,16 @@ class ScoreBoard:
         if not points:
             return False
         return self._tracker.update(candidate_id, points)
+
+    # -- one example's history (GEPA's OptimizationState) ------------------------
+    def top_evaluations(self, example_key: str, k: int) -> list[EvaluationRecord]:
+        """The ``k`` highest-scoring evaluations of one example by any candidate, best first.
+
+        Ties keep the order the candidates were created in. Feeds the
+        ``opt_state`` an evaluator may declare, to warm-start from the best so far.
+        """
+        if k <= 0:
+            return []
+        with self._lock:
+            found = [evals[example_key] for _, evals in sorted(self._evals.items()) if example_key in evals]
+        return sorted(found, key=lambda record: record.score, reverse=True)[:k]

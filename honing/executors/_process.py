@@ -49,7 +49,8 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _worker_call(token: str, payload: bytes | None, components: dict[str, str], example_bytes: bytes) -> bytes:
+def _worker_call(token: str, payload: bytes | None, components: dict[str, str], example_bytes: bytes,
+                 *history: Any) -> bytes:
     adapter = _adapters.get(token)
     if adapter is None:
         if payload is None:  # the parent tracks what each process holds, so this means a logic error
@@ -64,7 +65,7 @@ def _worker_call(token: str, payload: bytes | None, components: dict[str, str], 
     example = pickle.loads(example_bytes)
     import cloudpickle
 
-    return pack_outcome(adapter, adapter(components, example), cloudpickle.dumps)
+    return pack_outcome(adapter, adapter(components, example, *history), cloudpickle.dumps)
 
 
 # -- parent side ------------------------------------------------------------------
@@ -123,7 +124,7 @@ class ProcessBackend:
             self._examples[id(example)] = (example, data)
         return data
 
-    def call(self, adapter: Any, token: str, components: dict[str, str], example: Any) -> Outcome:
+    def call(self, adapter: Any, token: str, components: dict[str, str], example: Any, *history: Any) -> Outcome:
         example_bytes = self._example_bytes(example)
         slot = self._free.get()
         try:
@@ -134,7 +135,7 @@ class ProcessBackend:
                                                     initializer=_worker_init)
                 slot.loaded = set()
             payload = None if token in slot.loaded else self._payloads[token]
-            future = slot.executor.submit(_worker_call, token, payload, components, example_bytes)
+            future = slot.executor.submit(_worker_call, token, payload, components, example_bytes, *history)
             processes = list(getattr(slot.executor, "_processes", {}).values())  # to report how it died
             try:
                 data = future.result()
@@ -172,8 +173,8 @@ class _ProcessEvaluate:
         self._token = token
         self.adapter = adapter
 
-    def __call__(self, components: dict[str, str], example: Any) -> Outcome:
-        return self._backend.call(self.adapter, self._token, components, example)
+    def __call__(self, components: dict[str, str], example: Any, *history: Any) -> Outcome:
+        return self._backend.call(self.adapter, self._token, components, example, *history)
 
 
 def _how_it_died(processes: list, error: BaseException) -> str:

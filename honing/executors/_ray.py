@@ -40,7 +40,7 @@ def import_ray():
 _adapters: dict[str, Any] = {}
 
 
-def _ray_evaluate(token: str, boxed_ref: list, components: dict[str, str], example: Any) -> bytes:
+def _ray_evaluate(token: str, boxed_ref: list, components: dict[str, str], example: Any, *history: Any) -> bytes:
     import ray
     from ray import cloudpickle
 
@@ -49,7 +49,7 @@ def _ray_evaluate(token: str, boxed_ref: list, components: dict[str, str], examp
         adapter = ray.get(boxed_ref[0])  # boxed so Ray does not resolve (and re-send) it on every call
         acquire_stdio_once(adapter)
         _adapters[token] = adapter
-    return pack_outcome(adapter, adapter(components, example), cloudpickle.dumps)
+    return pack_outcome(adapter, adapter(components, example, *history), cloudpickle.dumps)
 
 
 # -- driver side --------------------------------------------------------------------
@@ -95,16 +95,18 @@ class RayBackend:
         self._refs.append(ref)
         return _RayEvaluate(self, adapter, uuid.uuid4().hex, ref)
 
-    def call(self, adapter: Any, token: str, ref: Any, components: dict[str, str], example: Any) -> Outcome:
+    def call(self, adapter: Any, token: str, ref: Any, components: dict[str, str], example: Any,
+             *history: Any) -> Outcome:
         ray = self._ray
         try:
-            data = ray.get(self._task.remote(token, [ref], components, example))
+            data = ray.get(self._task.remote(token, [ref], components, example, *history))
         except ray.exceptions.RayTaskError as err:
             cause = getattr(err, "cause", None)
-            if isinstance(cause, EvaluatorError):  # raise_on_exception=True: stop the run, as on threads
-                raise EvaluatorError(str(cause)) from err
             if isinstance(cause, self._lost_errors):
                 return lost_worker_outcome(adapter, f"the Ray worker running this evaluation died: {cause}")
+            if isinstance(cause, Exception) and (isinstance(cause, EvaluatorError)
+                                                 or getattr(adapter, "raise_on_exception", False)):
+                raise cause from err  # raise_on_exception=True: the evaluator's own exception stops the run
             raise BackendError(f"the Ray task failed outside the evaluator: {err}") from err
         except self._lost_errors as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -125,5 +127,5 @@ class _RayEvaluate:
         self._ref = ref
         self.adapter = adapter
 
-    def __call__(self, components: dict[str, str], example: Any) -> Outcome:
-        return self._backend.call(self.adapter, self._token, self._ref, components, example)
+    def __call__(self, components: dict[str, str], example: Any, *history: Any) -> Outcome:
+        return self._backend.call(self.adapter, self._token, self._ref, components, example, *history)

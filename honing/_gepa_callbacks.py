@@ -1,0 +1,247 @@
+"""GEPA-style callbacks and stop callbacks on a honing run.
+
+A GEPA callback is an object with some of ``on_optimization_start``,
+``on_iteration_end``, ``on_candidate_accepted``, ... each taking one event
+dict. ``GEPACallbackBridge`` turns honing's events into those dicts, with
+GEPA's field names and indices (see ``_gepa_view``). honing runs proposals
+concurrently, so one proposal's GEPA events (iteration start, parent
+selected, minibatch, proposal, accepted or rejected, iteration end) are
+delivered together when the proposal finishes, in GEPA's order; iterations
+are numbered in the order proposals finish.
+
+A stop callback receives a ``GEPAState``: honing's ``RunStatus`` that also
+answers GEPA's names (``total_num_evals``, ``i``, ...), so stoppers written
+for either library work. Unlike GEPA, a callback that raises stops the run
+and the exception is re-raised: it is never swallowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._callbacks import EVENTS as HONING_EVENTS
+from ._gepa_view import GEPAState, PoolView, pool_view
+
+GEPA_EVENTS = (
+    "on_optimization_start", "on_optimization_end", "on_iteration_start", "on_iteration_end",
+    "on_candidate_selected", "on_minibatch_sampled", "on_evaluation_start", "on_evaluation_end",
+    "on_evaluation_skipped", "on_valset_evaluated", "on_reflective_dataset_built", "on_proposal_start",
+    "on_proposal_end", "on_candidate_accepted", "on_candidate_rejected", "on_merge_attempted",
+    "on_merge_accepted", "on_merge_rejected", "on_pareto_front_updated", "on_state_saved",
+    "on_budget_updated", "on_error",
+)
+
+
+class RunLink:
+    """Gives wrappers built before the engine access to it once it exists."""
+
+    def __init__(self) -> None:
+        self.engine: Any = None
+
+    def state(self, status: Any = None) -> GEPAState:
+        engine = self.engine
+        return GEPAState.of(status if status is not None else engine.status(), engine.board,
+                            list(engine.proposals), engine.config.engine.frontier_type)
+
+    def view(self) -> PoolView:
+        return pool_view(self.engine.board, list(self.engine.proposals))
+
+
+def is_gepa_callback(obj: Any) -> bool:
+    return any(callable(getattr(obj, name, None)) for name in GEPA_EVENTS)
+
+
+class GEPAStopper:
+    """A user stop callback, called with a ``GEPAState`` instead of the bare ``RunStatus``."""
+
+    def __init__(self, fn: Callable[[Any], Any], link: RunLink) -> None:
+        self.fn = fn
+        self.link = link
+        self.__name__ = getattr(fn, "__name__", None) or type(fn).__name__
+        self.__qualname__ = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+
+    def __call__(self, status: Any) -> bool:
+        return bool(self.fn(self.link.state(status)))
+
+
+class GEPACallbackBridge:
+    """Delivers honing's events to a GEPA-style callback object (and its honing methods, if any)."""
+
+    def __init__(self, target: Any, link: RunLink) -> None:
+        self.target = target
+        self.link = link
+        self.__qualname__ = type(target).__qualname__
+        self._iteration = 0
+        self._front: set[int] = set()
+        self._reported: set[int] = set()
+
+    # -- honing's events -------------------------------------------------------------------
+    def on_start(self, status: Any) -> None:
+        self._honing("on_start", status)
+        problem = self.link.engine.problem
+        self._emit("on_optimization_start", seed_candidate=dict(problem.seed_components or {}),
+                   trainset_size=len(problem.train), valset_size=len(problem.val),
+                   config=self.link.engine.config.to_dict())
+
+    def on_evaluation(self, record: Any) -> None:
+        self._honing("on_evaluation", record)
+        engine = self.link.engine
+        status = engine.status()
+        limit = status.max_metric_calls
+        self._emit("on_budget_updated", iteration=self._iteration, metric_calls_used=status.metric_calls,
+                   metric_calls_delta=1, metric_calls_remaining=None if limit is None else limit - status.metric_calls)
+        cid = record.candidate_id
+        if cid not in self._reported and cid in engine.board.pool \
+                and engine.board.coverage(cid) == len(engine.board.val_keys):
+            self._reported.add(cid)
+            self._valset_evaluated(cid)
+
+    def on_frontier_change(self, front: Any) -> None:
+        self._honing("on_frontier_change", front)
+        view = self.link.view()
+        members = {i for i in (view.index(c) for c in front.members()) if i is not None}
+        displaced, self._front = sorted(self._front - members), members
+        self._emit("on_pareto_front_updated", iteration=self._iteration, new_front=sorted(members),
+                   displaced_candidates=displaced)
+
+    def on_proposal(self, record: Any) -> None:
+        self._honing("on_proposal", record)
+        if record.kind == "seed_generation":
+            return
+        self._iteration += 1
+        view = self.link.view()
+        state = self.link.state()
+        self._emit("on_iteration_start", iteration=self._iteration, state=state,
+                   trainset_loader=list(self.link.engine.problem.train.values()))
+        if record.error:
+            from .llm._base import LMError
+
+            self._emit("on_error", iteration=self._iteration, exception=LMError(record.error), will_continue=True)
+        elif record.kind == "merge":
+            self._merge_events(record, view)
+        else:
+            self._reflection_events(record, view)
+        self._emit("on_state_saved", iteration=self._iteration, run_dir=getattr(self.link.engine.store, "run_dir", None))
+        self._emit("on_iteration_end", iteration=self._iteration, state=state, proposal_accepted=bool(record.accepted))
+
+    def on_accept(self, record: Any) -> None:
+        self._honing("on_accept", record)
+
+    def on_reject(self, record: Any) -> None:
+        self._honing("on_reject", record)
+
+    def on_end(self, result: Any) -> None:
+        self._honing("on_end", result)
+        self._emit("on_optimization_end", best_candidate_idx=result.best_idx, total_iterations=self._iteration,
+                   total_metric_calls=result.total_metric_calls, final_state=self.link.state())
+
+    # -- GEPA's per-iteration events ---------------------------------------------------------
+    def _reflection_events(self, record: Any, view: PoolView) -> None:
+        it = self._iteration
+        board = self.link.engine.board
+        parent_id = record.parent_ids[0]
+        parent = board.candidate(parent_id)
+        parent_idx = view.index(parent_id)
+        train_keys = list(self.link.engine.problem.train)
+        keys = list(record.minibatch_keys)
+        evals = [board.evaluation(parent_id, k) for k in keys]
+        evals = [e for e in evals if e is not None]
+        self._emit("on_candidate_selected", iteration=it, candidate_idx=parent_idx,
+                   candidate=dict(parent.components),
+                   score=view.val_aggregate_scores[parent_idx] if parent_idx is not None else float("-inf"))
+        self._emit("on_minibatch_sampled", iteration=it, minibatch_ids=[train_keys.index(k) for k in keys
+                                                                        if k in train_keys],
+                   trainset_size=len(train_keys))
+        parents_of_parent = [p for p in (view.parents[parent_idx] if parent_idx is not None else []) if p is not None]
+        self._emit("on_evaluation_start", iteration=it, candidate_idx=parent_idx, batch_size=len(keys),
+                   capture_traces=True, parent_ids=parents_of_parent,
+                   inputs=[self.link.engine.problem.train.get(k) for k in keys], is_seed_candidate=parent_idx == 0)
+        self._emit("on_evaluation_end", iteration=it, candidate_idx=parent_idx, scores=[e.score for e in evals],
+                   has_trajectories=bool(evals), parent_ids=parents_of_parent, outputs=[e.output for e in evals],
+                   trajectories=[dict(e.side_info) for e in evals],
+                   objective_scores=[dict(e.objective_scores) for e in evals], is_seed_candidate=parent_idx == 0)
+        if record.reply is None:  # the LM was not asked: a perfect parent, or the budget or run ended first
+            if "perfect" in record.reason:
+                self._emit("on_evaluation_skipped", iteration=it, candidate_idx=parent_idx,
+                           reason="all_scores_perfect", scores=[e.score for e in evals],
+                           is_seed_candidate=parent_idx == 0)
+            return
+        dataset = {c: [_reflective_row(e) for e in evals] for c in record.components}
+        self._emit("on_reflective_dataset_built", iteration=it, candidate_idx=parent_idx,
+                   components=list(record.components), dataset=dataset)
+        self._emit("on_proposal_start", iteration=it, parent_candidate=dict(parent.components),
+                   components=list(record.components), reflective_dataset=dataset)
+        child = board.candidate(record.child_id).components if record.child_id is not None else {}
+        prompts = record.prompt if len(record.components) > 1 and isinstance(record.prompt, list) else [record.prompt]
+        self._emit("on_proposal_end", iteration=it,
+                   new_instructions={c: child[c] for c in record.components if c in child},
+                   prompts={c: p for c, p in zip(record.components, prompts)},
+                   raw_lm_outputs={c: record.reply for c in record.components})
+        self._verdict(record, view)
+
+    def _merge_events(self, record: Any, view: PoolView) -> None:
+        parents = [view.index(p) for p in record.parent_ids]
+        child = self.link.engine.board.candidate(record.child_id).components if record.child_id is not None else {}
+        self._emit("on_merge_attempted", iteration=self._iteration, parent_ids=parents, merged_candidate=dict(child))
+        if record.accepted:
+            self._emit("on_merge_accepted", iteration=self._iteration, new_candidate_idx=view.index(record.child_id),
+                       parent_ids=parents)
+        else:
+            self._emit("on_merge_rejected", iteration=self._iteration, parent_ids=parents, reason=record.reason)
+        self._verdict(record, view)
+
+    def _verdict(self, record: Any, view: PoolView) -> None:
+        if record.accepted:
+            self._emit("on_candidate_accepted", iteration=self._iteration, new_candidate_idx=view.index(record.child_id),
+                       new_score=record.child_score, parent_ids=[view.index(p) for p in record.parent_ids])
+        elif record.kind != "merge":
+            self._emit("on_candidate_rejected", iteration=self._iteration, old_score=record.parent_score,
+                       new_score=record.child_score, reason=record.reason)
+
+    def _valset_evaluated(self, candidate_id: int) -> None:
+        view = self.link.view()
+        idx = view.index(candidate_id)
+        if idx is None:
+            return
+        outputs = {}
+        board = self.link.engine.board
+        for key, positions in view.val_positions.items():
+            record = board.evaluation(candidate_id, key)
+            for position in positions:
+                outputs[position] = None if record is None else record.output
+        best = max(range(len(view.ids)), key=lambda i: view.val_aggregate_scores[i])
+        self._emit("on_valset_evaluated", iteration=self._iteration, candidate_idx=idx,
+                   candidate=dict(view.candidates[idx]), scores_by_val_id=dict(view.val_subscores[idx]),
+                   average_score=view.val_aggregate_scores[idx], num_examples_evaluated=len(view.val_subscores[idx]),
+                   total_valset_size=len(board.val_keys), parent_ids=[p for p in view.parents[idx] if p is not None],
+                   is_best_program=best == idx, outputs_by_val_id=outputs)
+
+    # -- delivery ---------------------------------------------------------------------------
+    def _emit(self, method: str, **event: Any) -> None:
+        handler = getattr(self.target, method, None)
+        if callable(handler):
+            handler(event)
+
+    def _honing(self, method: str, payload: Any) -> None:
+        handler = getattr(self.target, method, None)
+        if callable(handler):
+            handler(payload)
+
+
+def _reflective_row(record: Any) -> dict[str, Any]:
+    """One example's side info as GEPA's reflective dataset shows it."""
+    row = {k: v for k, v in (record.side_info or {}).items() if k != "scores" and not str(k).endswith("_specific_info")}
+    if "scores" in (record.side_info or {}):
+        row["Scores (Higher is Better)"] = record.side_info["scores"]
+    return row
+
+
+def adapt_callbacks(callbacks: tuple[Any, ...], stoppers: tuple[Any, ...], link: RunLink
+                    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """GEPA-style callbacks bridged, every stop callback handed a ``GEPAState``."""
+    bridged = tuple(GEPACallbackBridge(cb, link) if is_gepa_callback(cb) else cb for cb in callbacks)
+    return bridged, tuple(GEPAStopper(s, link) for s in stoppers)
+
+
+__all__ = ["GEPA_EVENTS", "HONING_EVENTS", "GEPACallbackBridge", "GEPAStopper", "RunLink", "adapt_callbacks"]
