@@ -29,6 +29,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     dash.add_argument("run_dir", help="the run directory (or its honing.db)")
     dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dash.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    dash.add_argument("--allow-host", action="append", metavar="NAME",
+                      help="a Host name to answer to besides localhost (repeatable); by default a dashboard on a "
+                           "loopback address refuses other names, a guard against DNS rebinding")
     dash.set_defaults(handler=dashboard_command)
 
 
@@ -133,7 +136,9 @@ def dashboard_command(args: argparse.Namespace) -> int:
     from ._server import Dashboard
 
     try:
-        dashboard = Dashboard(args.run_dir, host=args.host, port=args.port)
+        allowed = None if not getattr(args, "allow_host", None) else \
+            [*args.allow_host, "localhost", "127.0.0.1", "::1", args.host]
+        dashboard = Dashboard(args.run_dir, host=args.host, port=args.port, allowed_hosts=allowed)
     except StoreError as exc:
         return _fail(str(exc))
     except OSError as exc:

@@ -47,7 +47,10 @@ function put(id, ...kids) { const n = document.getElementById(id); n.replaceChil
 
 function renderValue(v) {
   if (v === null || v === undefined) return el('span', {class: 'muted'}, 'null');
-  if (typeof v === 'object' && !Array.isArray(v) && typeof v.$image === 'string') return el('img', {class: 'side', src: v.$image, alt: 'image'});
+  if (typeof v === 'object' && !Array.isArray(v) && typeof v.$image === 'string' && /^data:image\//.test(v.$image)) {
+    const img = el('img', {class: 'side', src: v.$image, alt: 'image'}), rest = Object.keys(v).filter(k => k !== '$image');
+    return rest.length ? el('div', {}, img, renderValue(Object.fromEntries(rest.map(k => [k, v[k]])))) : img;
+  }
   if (typeof v === 'string') {
     if (/^data:image\//.test(v)) return el('img', {class: 'side', src: v, alt: 'image'});
     return v.length > 80 || v.includes('\n') ? el('pre', {}, v) : el('span', {}, v);
@@ -194,15 +197,31 @@ _BODY = """
 """
 
 
+# Defence in depth: even if markup got in, the page can load nothing from the network and run no script file.
+_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'")
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                                "\u2029": "\\u2029"})
+
+
+def script_json(data: Any) -> str:
+    """JSON that is inert inside ``<script>``: no ``<`` at all, so no ``</script>``, ``<!--`` or ``<script``.
+
+    In JSON these characters only occur inside strings, where ``\\u003c`` means
+    the same character to the script, but the HTML parser never sees one.
+    """
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).translate(_SCRIPT_UNSAFE)
+
+
 def render_page(*, title: str, data: dict[str, Any] | None = None, poll_ms: int = 2000) -> str:
     """The page; with ``data`` it is a static report, without it a dashboard polling ``api/``."""
     embedded = ""
     if data is not None:
-        payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
-        embedded = f"<script>window.HONING_DATA = {payload};</script>"
+        embedded = f"<script>window.HONING_DATA = {script_json(data)};</script>"
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>{_BODY}"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
+        f"<title>{html.escape(title.encode('utf-8', 'replace').decode())}</title><style>{_CSS}</style></head><body>{_BODY}"
         f"{embedded}<script>const POLL_MS = {int(poll_ms)};{_JS}</script></body></html>"
     )

@@ -65,9 +65,10 @@ def _front_dict(front: Any) -> dict[str, Any]:
     }
 
 
-def overview(reader: RunReader) -> dict[str, Any]:
+def overview(reader: RunReader, *, refresh: bool = True) -> dict[str, Any]:
     """Everything the first screen shows: run status, best candidate, trajectory, candidates, frontier."""
-    reader.refresh()
+    if refresh:
+        reader.refresh()
     pool = set(reader.pool)
     try:
         front = _front_dict(reader.front())
