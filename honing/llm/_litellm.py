@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ._base import Completion, LMError, Message, TransientLMError
+from ._keys import LITELLM_PROVIDER_KEYS, environment_key
 
 INSTALL_HINT = "LiteLLM model strings need litellm: pip install 'honing[hosted]'"
 
@@ -27,6 +28,7 @@ _TRANSIENT_NAMES = (
     "InternalServerError", "BadGatewayError", "RouterRateLimitError",
 )
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+NO_KEY = "no-key"  # sent instead of an environment key that belongs to another host
 
 
 def import_litellm() -> ModuleType:
@@ -51,6 +53,10 @@ class LiteLLMLM:
     ``kwargs`` go to every call unchanged (``api_base``, ``api_key``,
     ``temperature``, ``max_tokens``, ``timeout``...). litellm's own retries
     are left to the caller; wrap in ``RetryingLM`` (``resolve_lm`` does).
+
+    With an ``api_base`` of another host and no ``api_key``, LiteLLM would send
+    the provider's key from the environment to that host; a placeholder key is
+    sent instead unless the key belongs there (see ``honing.llm._keys``).
     """
 
     def __init__(self, model: str, **kwargs: Any) -> None:
@@ -59,10 +65,22 @@ class LiteLLMLM:
         self._litellm = import_litellm()
         self.model = model
         self.name = model
-        self.kwargs = kwargs
+        self._key_note: str | None = None
+        self.kwargs = self._guard_key(model, dict(kwargs))
         self._window: int | None = None
         self._window_known = False
         self._window_lock = threading.Lock()
+
+    def _guard_key(self, model: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        base = kwargs.get("api_base") or kwargs.get("base_url")
+        var = LITELLM_PROVIDER_KEYS.get(model.split("/", 1)[0] if "/" in model else "openai")
+        if not base or kwargs.get("api_key") is not None or var is None:
+            return kwargs
+        key, why = environment_key(str(base), var)
+        if key is None and why:
+            kwargs["api_key"] = NO_KEY  # LiteLLM falls back to the environment on None or ""
+            self._key_note = why
+        return kwargs
 
     def complete(self, messages: list[Message]) -> Completion:
         litellm = self._litellm
@@ -70,7 +88,7 @@ class LiteLLMLM:
         try:
             response = litellm.completion(model=self.model, messages=messages, **self.kwargs)
         except Exception as exc:
-            raise _translate(litellm, exc, self.model) from exc
+            raise _translate(litellm, exc, self.model, self._key_note) from exc
         duration = time.monotonic() - started
         try:
             message = response.choices[0].message
@@ -151,7 +169,7 @@ def _model_info(litellm: ModuleType, model: str) -> dict[str, Any] | None:
     return dict(info) if info else None
 
 
-def _translate(litellm: ModuleType, exc: Exception, model: str) -> LMError:
+def _translate(litellm: ModuleType, exc: Exception, model: str, key_note: str | None = None) -> LMError:
     """Map a litellm (or openai/httpx) exception onto TransientLMError or LMError."""
     if isinstance(exc, LMError):
         return exc
@@ -165,6 +183,8 @@ def _translate(litellm: ModuleType, exc: Exception, model: str) -> LMError:
     if len(detail) > 800:
         detail = detail[:800] + "..."
     message = f"{model}: {type(exc).__name__}: {detail}"
+    if key_note and status in (401, 403):
+        message += f" ({key_note})"
     return TransientLMError(message) if retry else LMError(message)
 
 

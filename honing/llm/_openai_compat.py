@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._base import Completion, LMError, Message, TransientLMError
+from ._keys import environment_key
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 _MAX_ERROR_CHARS = 500
@@ -30,9 +30,11 @@ _MAX_ERROR_CHARS = 500
 class OpenAICompatibleLM:
     """An LM served at ``{base_url}/chat/completions``.
 
-    ``api_key`` defaults to ``$OPENAI_API_KEY``; pass ``api_key=""`` to send
-    no key at all (local servers, or to keep that key from a third-party
-    host). ``extra_body`` is merged into every request (``top_p``, ``seed``,
+    ``api_key``: without it, a key from the environment is sent only if it
+    belongs to this endpoint (``$OPENAI_API_KEY`` to ``https://api.openai.com``
+    or to ``$OPENAI_BASE_URL``, ``$OPENROUTER_API_KEY`` to OpenRouter, ...; see
+    ``honing.llm._keys``); any other host gets no key unless you pass one.
+    ``api_key=""`` sends none at all. ``extra_body`` is merged into every request (``top_p``, ``seed``,
     provider routing...). ``context_window`` (tokens), when given, lets
     prompt builders trim instead of overflowing the model.
     """
@@ -57,7 +59,11 @@ class OpenAICompatibleLM:
         self.base_url = base_url
         self.model = model
         self.name = model
-        self.api_key = os.environ.get("OPENAI_API_KEY") if api_key is None else api_key
+        self._key_note: str | None = None
+        if api_key is None:
+            self.api_key, self._key_note = environment_key(base_url)
+        else:
+            self.api_key = api_key
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout_s = timeout_s
@@ -92,6 +98,8 @@ class OpenAICompatibleLM:
         except urllib.error.HTTPError as exc:
             body = _read_quietly(exc)
             message = f"HTTP {exc.code} from {where}: {_server_message(body) or exc.reason}"
+            if exc.code in (401, 403) and self._key_note:
+                message += f" ({self._key_note})"
             if exc.code in _RETRYABLE_STATUS or exc.code >= 500:
                 error = TransientLMError(message)
                 error.retry_after_s = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)

@@ -14,6 +14,10 @@ in order:
 Network-backed models are wrapped in ``RetryingLM``; local and user-supplied
 ones are not (they have no rate limits, and a user's own function should fail
 the way the user wrote it).
+
+API keys: an endpoint string or dict gets a key from the environment only if
+that key belongs to the endpoint (``honing.llm._keys``); pass ``api_key=`` to
+send one anywhere else.
 """
 
 from __future__ import annotations

@@ -34,14 +34,18 @@ def test_reported_cost_is_read(chat_server):
     assert OpenAICompatibleLM(chat_server.base_url, "m", api_key="").complete(MESSAGES).cost_usd == 0.0025
 
 
-def test_api_key_from_environment_or_none(chat_server, monkeypatch):
+def test_api_key_from_environment_only_where_it_belongs(chat_server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    OpenAICompatibleLM(chat_server.base_url, "m").complete(MESSAGES)  # another host: no key
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_server.base_url)  # the user paired key and endpoint
     OpenAICompatibleLM(chat_server.base_url, "m").complete(MESSAGES)
     OpenAICompatibleLM(chat_server.base_url, "m", api_key="").complete(MESSAGES)
     monkeypatch.delenv("OPENAI_API_KEY")
     OpenAICompatibleLM(chat_server.base_url, "m").complete(MESSAGES)
     auth = [r["headers"].get("Authorization") for r in chat_server.requests]
-    assert auth == ["Bearer sk-env", None, None]
+    assert auth == [None, "Bearer sk-env", None, None]
 
 
 def test_429_twice_then_success_through_retrying_lm(chat_server):
