@@ -4,6 +4,6 @@ See ``docs/sandbox.md`` for the isolation model and its limits.
 """
 
 from ._api import Mode, run_code
-from ._result import ExecutionResult
+from ._result import ExecutionResult, Protection
 
-__all__ = ["ExecutionResult", "Mode", "run_code"]
+__all__ = ["ExecutionResult", "Mode", "Protection", "run_code"]

@@ -1,9 +1,26 @@
 """In-process mode: for trusted, fast code where a process per call costs too much.
 
-It isolates nothing but the namespace. The code runs on a daemon worker thread so the
-caller can stop *waiting* at the timeout; the code itself cannot be killed and keeps
-running. Output is captured per worker thread through a proxy installed on
-``sys.stdout``/``sys.stderr``, so concurrent calls never see each other's prints.
+Chosen only by an explicit ``mode="inprocess"``; nothing picks it for you. It isolates
+nothing but the module namespace. The code runs on a daemon worker thread so the caller
+can stop *waiting* at the timeout; the code itself cannot be killed and keeps running.
+Output is captured per worker thread through a proxy installed on ``sys.stdout`` /
+``sys.stderr``, so concurrent calls never see each other's prints.
+
+What it does not protect (the same table is in ``docs/sandbox.md``):
+
+=====================  ===========================================================
+Attack class           In-process mode
+=====================  ===========================================================
+Runaway time           the caller stops waiting; the code keeps running, forever
+Memory, CPU, processes no limit; the code shares the caller's process
+Files                  everything the caller can read and write, run store included
+Network                the caller's network
+Environment, secrets   the caller's environment, API keys included, and its memory
+Leftover processes     forks and threads of the code live on in the caller
+Crashes                a segfault or ``os._exit`` ends the caller
+Result forgery         the value is an object of the caller's process, by reference
+System calls           no filter; the caller's privileges
+=====================  ===========================================================
 """
 
 from __future__ import annotations
@@ -116,7 +133,7 @@ def run_inprocess(code: str, entry_point: str | None, args: tuple, kwargs: dict[
     thread.start()
     thread.join(timeout)
     duration = time.monotonic() - start
-    common = dict(stdout=out.text(), stderr=err.text(), duration=duration, mode="inprocess",
+    common: dict[str, Any] = dict(stdout=out.text(), stderr=err.text(), duration=duration, mode="inprocess",
                   output_truncated=bool(out.dropped or err.dropped))
     if thread.is_alive():
         return ExecutionResult(ok=False, timed_out=True, error=(

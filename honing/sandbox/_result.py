@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ExecutionResult", "CappedBuffer"]
+__all__ = ["CappedBuffer", "ExecutionResult", "Protection"]
+
+
+class Protection(str, enum.Enum):
+    """One protection a call really had; ``ExecutionResult.enforced`` lists them.
+
+    A ``str`` enum, so ``"seccomp" in result.enforced`` works as well as
+    ``Protection.SECCOMP in result.enforced``. See ``docs/sandbox.md`` for what each means.
+    """
+
+    WALL_CLOCK = "wall_clock"  # killed at ``timeout`` (every mode)
+    PID_NAMESPACE = "pid_namespace"  # own PID namespace: nothing outlives the call
+    FILESYSTEM = "filesystem"  # minimal read-only view, private /sandbox, /tmp, /var/tmp, /dev/shm
+    NETWORK_NAMESPACE = "network_namespace"  # empty network namespace (``network=False``)
+    IPC_NAMESPACE = "ipc_namespace"
+    USER_NAMESPACE = "user_namespace"  # unprivileged callers: namespaces through a user namespace
+    PRIVATE_UID = "private_uid"  # root callers: a throwaway uid/gid per call
+    SECCOMP = "seccomp"  # system call filter (keyring, io_uring, ptrace, bpf, mount, namespaces...)
+    SESSION_KEYRING = "session_keyring"  # a fresh, empty session keyring
+    MEMORY_CGROUP = "memory_cgroup"  # ``memory_mb`` for the whole call (tmpfs and memfd included)
+    PIDS_CGROUP = "pids_cgroup"  # ``max_processes`` for the whole call
+    CPU_CGROUP = "cpu_cgroup"  # ``cpu_seconds`` for the whole call
+    MEMORY_RLIMIT = "memory_rlimit"  # ``memory_mb`` of address space per process
+    CPU_RLIMIT = "cpu_rlimit"  # ``cpu_seconds`` per process
+    PROCESSES_RLIMIT = "processes_rlimit"  # ``max_processes`` per uid
+    FILE_SIZE_RLIMIT = "file_size_rlimit"  # ``file_size_mb`` per file
+    PROCESS_SWEEP = "process_sweep"  # no PID namespace: leftovers killed by cgroup or uid
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +62,8 @@ class ExecutionResult:
     signal: str | None = None  # e.g. "SIGSEGV" when the process died from a signal
     output_truncated: bool = False
     mode: str = "subprocess"
+    enforced: frozenset[Protection] = frozenset()  # the protections this call really had
+    notes: tuple[str, ...] = ()  # what was weaker than asked for, and why
 
     def feedback(self, max_chars: int = 4000) -> str:
         """A compact text report (error, traceback, output tails) for reflection prompts."""

@@ -1,13 +1,14 @@
-"""Parent side of subprocess mode: launch the runner, enforce the wall clock, collect output.
+"""Caller side of subprocess mode: start the runner, enforce the clock, collect, clean up.
 
-Everything here is safe to call from many threads at once: no signal handlers, no
-fork of the calling process (``subprocess`` uses posix_spawn/vfork + exec), and each
-call has its own pipes, temporary directory and (as root) its own throwaway uid.
+Safe to call from many threads at once: no signal handlers, no fork of the calling
+process (``subprocess`` uses vfork + exec), and each call has its own pipes, cgroup,
+temporary directory and (as root) its own throwaway uid. Waiting is event driven: the
+runner's exit arrives on a pidfd, output and frames on pipes, so nothing sleeps on a
+poll interval. Every pipe is drained into a bounded buffer or closed when it overflows.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import pwd
@@ -15,40 +16,31 @@ import secrets
 import selectors
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from ._result import CappedBuffer, ExecutionResult
-from ._unpickle import RefusedGlobal, safe_loads
+from . import _codec
+from ._cgroups import CallCgroup
+from ._options import Options
+from ._result import CappedBuffer, ExecutionResult, Protection
+from ._verdict import Collected, verdict
+from ._view import interpreter_view
 
 _RUNNER = Path(__file__).with_name("_runner.py")
 # Throwaway uids for sandboxed code when we run as root: far above any real account,
-# one per call so RLIMIT_NPROC is per call and leftovers can be found and killed by uid.
+# one per call so RLIMIT_NPROC is per call and leftovers can be found by uid.
 _UID_BASE, _UID_SPAN = 1_600_000_000, 400_000_000
 _active_uids: set[int] = set()
 _uid_lock = threading.Lock()
-_POLL = 0.05
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout: float
-    memory_mb: int
-    cpu_seconds: int
-    max_processes: int
-    file_size_mb: int
-    max_output_bytes: int
-    network: bool
-    env: Mapping[str, str] | None
-    cwd: str | None
-    stdin: bytes | None
+_STATUS_CAP = 1 << 17
+_FRAME_SLACK = 1 << 18  # the result envelope (error text, traceback) on top of the value
+_CPU_CHECK_S = 0.1
+_GRACE_S = 1.0
 
 
 def _allocate_uid() -> int:
@@ -70,289 +62,246 @@ def _release_uid(uid: int | None) -> None:
             _active_uids.discard(uid)
 
 
-def _expose_list(cwd: str | None) -> list[str]:
-    """Paths the sandboxed interpreter must be able to read after dropping to its uid."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
-    paths.update(p for p in sys.path if p and os.path.isabs(p))
-    if cwd:
-        paths.add(os.path.abspath(cwd))
-    out = set()
-    for p in paths:
-        if os.path.exists(p):
-            out.update({os.path.normpath(p), os.path.realpath(p)})
-    return sorted(out)
-
-
-def _environment(home: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "HOME": home,
-        "TMPDIR": home,
-        "USER": "sandbox",
-        "LOGNAME": "sandbox",
-        # one thread per BLAS pool: threads count against the process limit
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-    }
-    env.update({str(k): str(v) for k, v in (extra or {}).items()})
-    return env
-
-
-def _has_exited(proc: subprocess.Popen) -> bool:
-    """True once the child exited, without reaping it (so its pgid stays ours to kill)."""
-    if not hasattr(os, "waitid"):  # no waitid (macOS): reaping is the only way to ask
-        return proc.poll() is not None
+def _encode_arguments(args: tuple, kwargs: dict[str, Any]) -> tuple[bytes, bool]:
+    """Arguments as codec bytes, or as a pickle when they hold other types (the caller trusts them)."""
     try:
-        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
+        return _codec.encode((tuple(args), dict(kwargs)), max_bytes=1 << 40, max_depth=1000), False
+    except (_codec.EncodeError, RecursionError):
+        return pickle.dumps((tuple(args), dict(kwargs)), protocol=pickle.HIGHEST_PROTOCOL), True
 
 
-def _sweep_uid(uid: int) -> None:
-    """SIGKILL every live process owned by ``uid`` (catches ones that left the group)."""
-    wanted = str(uid)
-    for _ in range(200):
-        found = 0
-        try:
-            entries = os.listdir("/proc")
-        except OSError:
-            return
-        for entry in entries:
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/status") as fh:
-                    state = owner = ""
-                    for line in fh:
-                        if line.startswith("State:"):
-                            state = line.split()[1]
-                        elif line.startswith("Uid:"):
-                            owner = line.split()[1]
-                            break
-            except (OSError, IndexError):
-                continue
-            if owner == wanted and state != "Z":
-                found += 1
-                try:
-                    os.kill(int(entry), signal.SIGKILL)
-                except OSError:
-                    pass
-        if not found:
-            return
-        time.sleep(0.001)
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0) if hasattr(os, "memfd_create") else _tempfile_fd()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
-def _kill_all(proc: subprocess.Popen, uid: int | None) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    if uid is not None:
-        _sweep_uid(uid)
+def _tempfile_fd() -> int:
+    fd, path = tempfile.mkstemp(prefix="honing-sbx-")
+    os.unlink(path)
+    return fd
 
 
-def _parse_frames(data: bytes) -> dict[str, bytes]:
-    frames: dict[str, bytes] = {}
-    pos = 0
-    while pos + 9 <= len(data):
-        tag = data[pos:pos + 1].decode("latin-1")
-        (size,) = struct.unpack(">Q", data[pos + 1:pos + 9])
-        if pos + 9 + size > len(data):
-            break
-        frames.setdefault(tag, data[pos + 9:pos + 9 + size])
-        pos += 9 + size
-    return frames
-
-
-def _json_frame(frames: dict[str, bytes], tag: str) -> dict[str, Any] | None:
-    """Decode a JSON frame; anything malformed (the code can write to the pipe) is None."""
-    try:
-        data = json.loads(frames[tag])
-    except (KeyError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-_CORRUPTED = "the code corrupted the sandbox's result channel"
-
-
-def _valid_envelope(env: dict[str, Any]) -> bool:
-    return (isinstance(env.get("ok"), bool)
-            and all(isinstance(env.get(k), (str, type(None))) for k in ("error", "traceback")))
-
-
-def _describe_signal(num: int, timed_out: bool) -> tuple[str, str]:
-    try:
-        name = signal.Signals(num).name
-    except ValueError:
-        name = f"signal {num}"
-    if num == signal.SIGXCPU:
-        return name, "CPU time limit exceeded (SIGXCPU)"
-    if num == signal.SIGSEGV:
-        return name, "crashed with SIGSEGV (segmentation fault)"
-    if num == signal.SIGKILL and not timed_out:
-        return name, "killed by SIGKILL (out of memory or a limit was hit)"
-    return name, f"killed by {name}"
-
-
-def run_subprocess(
-    code: str, entry_point: str | None, args: tuple, kwargs: dict[str, Any], limits: Limits
-) -> ExecutionResult:
+def run_subprocess(code: str, entry_point: str | None, args: tuple, kwargs: dict[str, Any],
+                   options: Options) -> ExecutionResult:
     start = time.monotonic()
     try:
-        arguments = pickle.dumps((tuple(args), dict(kwargs)), protocol=pickle.HIGHEST_PROTOCOL)
+        arguments, pickled = _encode_arguments(args, kwargs)
     except Exception as exc:  # noqa: BLE001 - caller data, reported not raised
         return ExecutionResult(ok=False, error=f"arguments are not serializable: {exc}")
-    uid = _allocate_uid() if os.geteuid() == 0 else None
+    as_root = os.geteuid() == 0
+    uid = _allocate_uid() if as_root else None
     base = tempfile.mkdtemp(prefix="honing-sbx-")
+    if "cgroups" in options.refuse:
+        cgroup = CallCgroup(notes=["cgroups not used (refused for a test)"])
+    else:
+        cgroup = CallCgroup.create(options.memory_mb, options.max_processes, options.cpu_seconds is not None)
     try:
-        return _run(code, entry_point, arguments, limits, uid, base, start)
+        job = _job(code, entry_point, arguments, pickled, options, uid, base, cgroup)
+        return _run(job, options, uid, cgroup, start)
     finally:
+        cgroup.kill()
+        cgroup.remove()
         shutil.rmtree(base, ignore_errors=True)
         _release_uid(uid)
 
 
-def _run(code: str, entry_point: str | None, arguments: bytes, limits: Limits,
-         uid: int | None, base: str, start: float) -> ExecutionResult:
-    os.chmod(base, 0o711)  # traversable (the code's home is inside), not listable
-    home = os.path.join(base, "work")
-    os.mkdir(home, 0o700)
-    if uid is not None:
-        os.chown(home, uid, uid)
-    job_path = os.path.join(base, "job.pickle")  # stays root-only; read before the drop
-    job = {
-        "code": code, "entry_point": entry_point, "arguments": arguments,
-        "memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
-        "max_processes": limits.max_processes, "file_size_mb": limits.file_size_mb,
-        "network": limits.network, "uid": uid,
-        "expose": _expose_list(limits.cwd) if uid is not None else [],
+def _job(code: str, entry_point: str | None, arguments: bytes, pickled: bool, options: Options,
+         uid: int | None, base: str, cgroup: CallCgroup) -> dict[str, Any]:
+    os.chmod(base, 0o711)  # traversable for the fallback work directory inside, not listable
+    view = interpreter_view()
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "USER": "sandbox", "LOGNAME": "sandbox",
+        # one thread per BLAS pool: threads count against the process limit
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
     }
-    with open(os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
-        pickle.dump(job, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    stdin: Any = subprocess.DEVNULL
-    if limits.stdin is not None:
-        stdin = tempfile.TemporaryFile(dir=base)
-        stdin.write(limits.stdin)
-        stdin.seek(0)
-    r, w = os.pipe()
-    cmd = [sys.executable, "-I", "-B", "-u", "-X", "utf8", str(_RUNNER), str(w), job_path]
+    env.update(options.env)
+    return {
+        "code": code, "entry_point": entry_point, "args": arguments, "args_pickled": pickled,
+        "uid": uid, "gid": uid, "caller_pid": os.getpid(),
+        "memory_mb": options.memory_mb, "cpu_seconds": options.rlimit_cpu_seconds,
+        "max_processes": options.max_processes, "file_size_mb": options.file_size_mb,
+        "max_result_bytes": options.max_result_bytes, "network": options.network,
+        "refuse_namespaces": sorted(options.refuse - {"cgroups"}), "in_cgroup": bool(cgroup.directories),
+        "pids_cgroup": Protection.PIDS_CGROUP in cgroup.enforced,
+        "env": env, "cwd": options.cwd, "runner_notes": [],
+        "site_paths": list(view.site_paths), "pth_lines": list(view.pth_lines),
+        "plan": {
+            "base": base, "interpreter": list(view.paths), "readable": list(options.readable),
+            "cwd": options.cwd, "devices": list(options.devices), "files": dict(options.files),
+            "scratch_mb": options.scratch_mb, "network": options.network,
+        },
+    }
+
+
+def _run(job: dict[str, Any], options: Options, uid: int | None, cgroup: CallCgroup,
+         start: float) -> ExecutionResult:
+    job_fd = _memfd("honing-job", _codec.encode(job, max_bytes=1 << 40, max_depth=1000))
+    stdin: Any = subprocess.DEVNULL if options.stdin is None else _memfd("honing-stdin", options.stdin)
+    go_r, go_w = os.pipe()
+    status_r, status_w = os.pipe()
+    result_r, result_w = os.pipe()
+    child_fds = (job_fd, go_r, status_w, result_w)
+    cmd = [sys.executable, "-I", "-S", "-u", "-X", "utf8", str(_RUNNER)] + [str(fd) for fd in child_fds]
     try:
         proc = subprocess.Popen(
-            cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(w,),
-            cwd=limits.cwd or home, env=_environment(home, limits.env), start_new_session=True,
+            cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=child_fds,
+            cwd="/", start_new_session=True, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"},
         )
     except OSError as exc:
-        os.close(r)
+        for fd in (status_r, result_r, go_w):
+            os.close(fd)
         return ExecutionResult(ok=False, error=f"could not start the sandbox: {exc}",
                                duration=time.monotonic() - start)
     finally:
-        os.close(w)
-        if stdin is not subprocess.DEVNULL:
-            stdin.close()
-    out = CappedBuffer(limits.max_output_bytes)
-    err = CappedBuffer(limits.max_output_bytes)
-    ctl = CappedBuffer(limits.memory_mb * (1 << 20) + (1 << 20))
+        for fd in child_fds + (() if stdin is subprocess.DEVNULL else (stdin,)):
+            os.close(fd)
     try:
-        timed_out = _pump(proc, {proc.stdout.fileno(): out, proc.stderr.fileno(): err, r: ctl},
-                          start + limits.timeout, uid)
-        proc.wait()
+        cgroup.join(proc.pid)  # while the runner's interpreter starts up
+        os.write(go_w, b"g")
+    except OSError:
+        pass  # the runner died already; the pump sees it exit
     finally:
-        os.close(r)
+        os.close(go_w)
+    collected = Collected(
+        stdout=CappedBuffer(options.max_output_bytes), stderr=CappedBuffer(options.max_output_bytes),
+        status=CappedBuffer(_STATUS_CAP), result=CappedBuffer(options.max_result_bytes + _FRAME_SLACK),
+    )
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
+    pump = _Pump(proc, collected, {proc.stdout.fileno(): collected.stdout, proc.stderr.fileno(): collected.stderr,
+                                   status_r: collected.status, result_r: collected.result},
+                 start + options.timeout, cgroup, options, uid)
+    try:
+        pump.run()
+    finally:
+        _kill_group(proc)
+        proc.wait()
         proc.stdout.close()
         proc.stderr.close()
-    duration = time.monotonic() - start
-    return _assemble(proc.returncode, timed_out, ctl, out, err, entry_point, limits, duration)
+        for fd in (status_r, result_r):
+            if fd not in pump.closed:
+                os.close(fd)
+    collected.duration = time.monotonic() - start
+    collected.returncode = proc.returncode
+    collected.out_of_memory = cgroup.out_of_memory()
+    collected.hit_process_limit = cgroup.hit_process_limit()
+    return verdict(collected, options, entry_point=job["entry_point"], cgroup=cgroup)
 
 
-def _pump(proc: subprocess.Popen, sinks: dict[int, CappedBuffer], deadline: float,
-          uid: int | None) -> bool:
-    """Drain the pipes until the code is finished or the deadline passes; returns timed_out."""
-    sel = selectors.DefaultSelector()
-    for fd in sinks:
-        sel.register(fd, selectors.EVENT_READ)
-    timed_out = cleaned = False
-    grace_until = 0.0
+def _kill_group(proc: subprocess.Popen) -> None:
     try:
-        while sel.get_map():
-            now = time.monotonic()
-            if not cleaned and (now >= deadline or _has_exited(proc)):
-                timed_out = now >= deadline and not _has_exited(proc)
-                _kill_all(proc, uid)  # the code is done: nothing it started may outlive it
-                cleaned, grace_until = True, now + 1.0
-            if cleaned and now >= grace_until:
-                break
-            limit = grace_until if cleaned else deadline
-            for key, _ in sel.select(timeout=max(0.0, min(limit - now, _POLL))):
-                chunk = os.read(key.fd, 1 << 16)
-                if chunk:
-                    sinks[key.fd].write_bytes(chunk)
-                else:
-                    sel.unregister(key.fd)
-    finally:
-        sel.close()
-    while not cleaned:  # the code closed its pipes but is still running
-        now = time.monotonic()
-        if now >= deadline or _has_exited(proc):
-            timed_out = now >= deadline and not _has_exited(proc)
-            _kill_all(proc, uid)
-            cleaned = True
-        else:
-            time.sleep(min(_POLL, deadline - now))
-    return timed_out
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
-def _assemble(returncode: int, timed_out: bool, ctl: CappedBuffer, out: CappedBuffer,
-              err: CappedBuffer, entry_point: str | None, limits: Limits,
-              duration: float) -> ExecutionResult:
-    frames = _parse_frames(ctl.data())
-    setup = _json_frame(frames, "S")
-    envelope = _json_frame(frames, "R")
-    sig_name = None
-    exit_code = returncode if returncode >= 0 else None
-    common = dict(
-        stdout=out.text(), stderr=err.text(), duration=duration, timed_out=timed_out,
-        killed=returncode < 0, exit_code=exit_code, network_isolated=bool(setup and setup.get("network_isolated")),
-        output_truncated=bool(out.dropped or err.dropped),
-    )
-    if returncode < 0:
-        sig_name, sig_error = _describe_signal(-returncode, timed_out)
-        common["signal"] = sig_name
-    if setup is None:
-        error = _CORRUPTED if "S" in frames else "the sandbox interpreter failed to start"
-        return ExecutionResult(ok=False, error=error, **common)
-    if "fatal" in setup:
-        return ExecutionResult(ok=False, error=f"sandbox setup failed: {setup['fatal']!s}", **common)
-    if timed_out:
-        return ExecutionResult(ok=False, error=f"timed out after {limits.timeout:g}s", **common)
-    if ctl.dropped:
-        return ExecutionResult(ok=False, error="return value too large to transfer", **common)
-    if "R" in frames and (envelope is None or not _valid_envelope(envelope)):
-        return ExecutionResult(ok=False, error=_CORRUPTED, **common)
-    if envelope is not None:
-        if not envelope["ok"]:
-            return ExecutionResult(ok=False, error=envelope.get("error") or "failed",
-                                   traceback=envelope.get("traceback"), **common)
-        if entry_point is None:
-            if exit_code == 0:
-                return ExecutionResult(ok=True, **common)
-            return ExecutionResult(ok=False, error=sig_error if sig_name else f"exited with code {exit_code}", **common)
-        if "V" not in frames:
-            return ExecutionResult(ok=False, error="the return value was lost", **common)
+class _Pump:
+    """Drains the pipes until the runner has exited and every pipe is closed, or time is up."""
+
+    def __init__(self, proc: subprocess.Popen, collected: Collected, sinks: dict[int, CappedBuffer],
+                 deadline: float, cgroup: CallCgroup, options: Options, uid: int | None) -> None:
+        self.proc, self.collected, self.sinks = proc, collected, sinks
+        self.deadline, self.cgroup, self.options, self.uid = deadline, cgroup, options, uid
+        self.sel = selectors.DefaultSelector()
+        self.pidfd: int | None = None
+        self.exited = False
+        self.grace_until: float | None = None
+        self.closed: set[int] = set()
+
+    def run(self) -> None:
+        for fd in self.sinks:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ)
         try:
-            value = safe_loads(frames["V"])
-        except RefusedGlobal as exc:
-            return ExecutionResult(ok=False, error=(
-                f"return value cannot be transferred: it contains {exc.qualified}; return JSON-like "
-                "data, NumPy arrays or other plain builtin values"), **common)
-        except Exception as exc:  # noqa: BLE001
-            return ExecutionResult(ok=False, error=f"return value could not be loaded: {exc}", **common)
-        return ExecutionResult(ok=True, value=value, **common)
-    if sig_name:
-        return ExecutionResult(ok=False, error=sig_error, **common)
-    if entry_point is None and exit_code == 0:
-        return ExecutionResult(ok=True, **common)
-    what = "" if entry_point is None else f" before entry point {entry_point!r} returned"
-    return ExecutionResult(ok=False, error=f"process exited with code {exit_code}{what}", **common)
+            self.pidfd = os.pidfd_open(self.proc.pid)
+            self.sel.register(self.pidfd, selectors.EVENT_READ)
+        except (AttributeError, OSError):  # no pidfd (old kernel or not Linux): poll the exit
+            self.pidfd = None
+        try:
+            self._loop()
+        finally:
+            self.sel.close()
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+
+    def _loop(self) -> None:
+        next_cpu = time.monotonic() + _CPU_CHECK_S
+        cpu_limit = self.options.cpu_seconds
+        watch_cpu = cpu_limit is not None and self.cgroup.cpu_dir is not None
+        while True:
+            if self.exited and not any(fd in self.sel.get_map() for fd in self.sinks):
+                return
+            now = time.monotonic()
+            if self.grace_until is not None and now >= self.grace_until:
+                return  # leftovers keep a pipe open: stop waiting, the caller kills them
+            if not self.exited and now >= self.deadline:
+                self.collected.timed_out = True
+                self._stop()
+                continue
+            if watch_cpu and not self.exited and now >= next_cpu:
+                used = self.cgroup.cpu_seconds()
+                if used is not None and cpu_limit is not None and used > cpu_limit:
+                    self.collected.cpu_exceeded = used
+                    self._stop()
+                    continue
+                next_cpu = now + _CPU_CHECK_S
+            limit = self.grace_until if self.grace_until is not None else self.deadline
+            if watch_cpu and not self.exited:
+                limit = min(limit, next_cpu)
+            wait = max(0.0, limit - now)
+            if self.pidfd is None and not self.exited:
+                wait = min(wait, 0.005)
+            for key, _ in self.sel.select(timeout=wait):
+                if key.fd == self.pidfd:
+                    self.sel.unregister(self.pidfd)
+                    self._runner_exited()
+                else:
+                    self._read(key.fd)
+            if self.pidfd is None and not self.exited and self.proc.poll() is not None:
+                self._runner_exited()
+
+    def _read(self, fd: int) -> None:
+        sink = self.sinks[fd]
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.sel.unregister(fd)
+            return
+        sink.write_bytes(chunk)
+        if sink.dropped and sink in (self.collected.result, self.collected.status):
+            # Hostile volume on a frame channel: close it, so the writer gets EPIPE instead of blocking.
+            self.sel.unregister(fd)
+            os.close(fd)
+            self.closed.add(fd)
+
+    def _stop(self) -> None:
+        """Kill the call now (timeout or CPU limit), then wait briefly for the pipes to close."""
+        _kill_group(self.proc)
+        self.cgroup.kill()
+        self._runner_exited()
+
+    def _runner_exited(self) -> None:
+        if self.exited:
+            return
+        self.exited = True
+        self.grace_until = time.monotonic() + _GRACE_S
+        # With a PID namespace everything is gone already; without one, kill what is left.
+        self.cgroup.kill()
+        if self.uid is not None and not self._pid_namespace():
+            from ._sweep import sweep_uid
+
+            self.collected.swept = sweep_uid(self.uid)
+
+    def _pid_namespace(self) -> bool:
+        from ._verdict import setup_report
+
+        report = setup_report(self.collected.status.data())
+        return bool(report and "pid_namespace" in report.get("enforced", ()))

@@ -55,3 +55,27 @@ def test_concurrent_calls_capture_their_own_output(capsys):
         assert r.ok and r.value == i
         assert r.stdout == f"{i}\n" * 20
     assert "from the main thread" in capsys.readouterr().out
+
+
+def test_subprocess_only_settings_are_refused_not_ignored(tmp_path):
+    import pytest
+
+    for settings in (dict(files={"a": "b"}), dict(readable=[tmp_path]), dict(cwd=tmp_path), dict(network=True),
+                     dict(env={"A": "1"}), dict(stdin="x")):
+        with pytest.raises(ValueError, match="only apply to mode='subprocess'"):
+            run_code("pass", mode="inprocess", **settings)
+
+
+def test_the_default_mode_is_the_sandbox():
+    r = run_code("pass")
+    assert r.mode == "subprocess"
+
+
+def test_its_limits_are_documented_in_one_table():
+    import pathlib
+
+    from honing.sandbox import _inprocess
+
+    docs = (pathlib.Path(__file__).parents[2] / "docs" / "sandbox.md").read_text()
+    for row in ("Runaway time", "Leftover processes", "Result forgery"):
+        assert row in _inprocess.__doc__ and row in docs
