@@ -86,24 +86,15 @@ class GEPACallbackBridge:
 
     def on_evaluation(self, record: Any) -> None:
         self._honing("on_evaluation", record)
-        engine = self.link.engine
-        status = engine.status()
+        status = self.link.engine.status()
         limit = status.max_metric_calls
         self._emit("on_budget_updated", iteration=self._iteration, metric_calls_used=status.metric_calls,
                    metric_calls_delta=1, metric_calls_remaining=None if limit is None else limit - status.metric_calls)
-        cid = record.candidate_id
-        if cid not in self._reported and cid in engine.board.pool \
-                and engine.board.coverage(cid) == len(engine.board.val_keys):
-            self._reported.add(cid)
-            self._valset_evaluated(cid)
+        self._maybe_valset_evaluated(record.candidate_id)
 
     def on_frontier_change(self, front: Any) -> None:
         self._honing("on_frontier_change", front)
-        view = self.link.view()
-        members = {i for i in (view.index(c) for c in front.members()) if i is not None}
-        displaced, self._front = sorted(self._front - members), members
-        self._emit("on_pareto_front_updated", iteration=self._iteration, new_front=sorted(members),
-                   displaced_candidates=displaced)
+        self._front_changed(front)
 
     def on_proposal(self, record: Any) -> None:
         self._honing("on_proposal", record)
@@ -192,12 +183,30 @@ class GEPACallbackBridge:
         self._verdict(record, view)
 
     def _verdict(self, record: Any, view: PoolView) -> None:
-        if record.accepted:
+        if record.accepted:  # a child scored on the whole valset already is admitted without new evaluations
+            self._maybe_valset_evaluated(record.child_id)
+            self._front_changed(self.link.engine.board.front)
             self._emit("on_candidate_accepted", iteration=self._iteration, new_candidate_idx=view.index(record.child_id),
                        new_score=record.child_score, parent_ids=[view.index(p) for p in record.parent_ids])
         elif record.kind != "merge":
             self._emit("on_candidate_rejected", iteration=self._iteration, old_score=record.parent_score,
                        new_score=record.child_score, reason=record.reason)
+
+    def _front_changed(self, front: Any) -> None:
+        view = self.link.view()
+        members = {i for i in (view.index(c) for c in front.members()) if i is not None}
+        if members == self._front:
+            return
+        displaced, self._front = sorted(self._front - members), members
+        self._emit("on_pareto_front_updated", iteration=self._iteration, new_front=sorted(members),
+                   displaced_candidates=displaced)
+
+    def _maybe_valset_evaluated(self, candidate_id: int) -> None:
+        board = self.link.engine.board
+        if candidate_id not in self._reported and candidate_id in board.pool \
+                and board.coverage(candidate_id) == len(board.val_keys):
+            self._reported.add(candidate_id)
+            self._valset_evaluated(candidate_id)
 
     def _valset_evaluated(self, candidate_id: int) -> None:
         view = self.link.view()
