@@ -143,7 +143,8 @@ class _Engine:
         params.verbosity = 3 if verbose else 0
         # The runtime also opens an HTTP listener on a random localhost port;
         # a random key keeps other local users off it, and the web UI is off.
-        params.api_keys = [secrets.token_hex(16)]
+        self.api_key = secrets.token_hex(16)
+        params.api_keys = [self.api_key]
         params.ui = False
         started = time.perf_counter()
         try:
@@ -251,6 +252,16 @@ class LocalLM:
                 self._engine = engine
                 return engine.load_s
             return 0.0
+
+    def endpoint(self) -> tuple[str, str]:
+        """The runtime's own HTTP listener: (``http://127.0.0.1:PORT``, API key); loads the model.
+
+        ``honing serve-lm`` proxies to it, so streaming, stop sequences, JSON
+        mode and logprobs are llama.cpp's own, not a reimplementation.
+        """
+        self.load()
+        assert self._engine is not None
+        return self._engine.server.listening_address, self._engine.api_key
 
     def with_options(
         self,

@@ -1,22 +1,33 @@
-"""An OpenAI-compatible chat endpoint over the embedded local model.
+"""``honing serve-lm``: the embedded models as an OpenAI-compatible endpoint.
 
-Tools that already speak the OpenAI API (the ``openai`` client, LiteLLM,
-LangChain's ChatOpenAI) can then use the local model unchanged, with
-``base_url="http://127.0.0.1:8000/v1"`` and any API key. Built on the standard
-library's ``http.server`` so it adds no dependency. Requests are answered
-whole; ``stream: true`` gets the whole answer as one server-sent-events chunk,
-which streaming clients accept.
+Tools that speak the OpenAI API (the ``openai`` client, LiteLLM, DSPy,
+LangChain) use the local model unchanged, with
+``base_url="http://127.0.0.1:8000/v1"`` and any API key.
+
+The runtime (llama.cpp through xllamacpp) already runs llama.cpp's own HTTP
+server inside this process, on a random loopback port behind a random key.
+A local model is served by proxying to it, so streaming (token by token),
+stop sequences, JSON mode and JSON schemas, logprobs and ``/v1/completions``
+are llama.cpp's, not a reimplementation. This front adds what a shared
+endpoint needs: strict request checks (every malformed or unsupported
+request gets a 4xx JSON error naming the problem; see ``_server_requests``),
+bounded bodies read under a time limit, the served model names, and
+cancellation: a client that disconnects, while queued or mid-generation,
+stops its generation.
+
+Any other ``LM`` object can be served too (``make_server({"name": lm})``):
+it answers chat requests whole (a stream is one chunk), and refuses the
+sampling options it cannot honour.
 
 A model with one slot (``max_concurrency == 1``, as the local models have)
-answers one request at a time and the others wait their turn here. A client
-that gives up while waiting (its timeout passed) is noticed when its turn
-comes, and its request is dropped instead of generated for nobody: otherwise
-a client that retries after a timeout piles up work on a busy model.
+answers one request at a time; the others wait their turn here, and a
+request whose client gave up while waiting is dropped, not generated.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import select
@@ -27,183 +38,198 @@ import uuid
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._base import LM, Completion, LMError
 from ._local import LocalLM
 from ._model_files import DEFAULT_REFLECTION_MODEL, MODELS, ModelFileError
+from ._server_requests import RequestError, check_chat, check_completion, content_length, parse_body
 
 __all__ = ["make_server", "serve", "serve_lm", "add_serve_lm_arguments", "run_serve_lm"]
 
 log = logging.getLogger("honing.llm.server")
 
-_MAX_BODY = 32 * 1024 * 1024
+READ_TIMEOUT_S = 30.0  # a client must send its request within this; a slower one gets a 408
+POLL_S = 0.25  # how often a waiting or generating request checks that its client is still there
 
 
 class _ClientGone(Exception):
-    """The client closed its connection before its request's turn came."""
+    """The client closed its connection; its request was dropped or its generation stopped."""
 
 
-class _Error(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the other end closed the connection (readable with nothing to read is EOF)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
-def _as_models(models: Mapping[str, LM] | Sequence[str | LocalLM] | str | LocalLM) -> dict[str, LM]:
-    if isinstance(models, (str, LocalLM)):
-        models = [models]
-    if isinstance(models, Mapping):
-        return dict(models)
-    out: dict[str, LM] = {}
-    for model in models:
-        lm = LocalLM(model) if isinstance(model, str) else model
-        out[lm.name] = lm
-    return out
+class _Watch:
+    """Watches a client connection on a thread while the model works; ``on_gone`` runs if it closes."""
+
+    def __init__(self, sock: socket.socket, on_gone) -> None:
+        self.gone = False
+        self._sock = sock
+        self._on_gone = on_gone
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="honing-serve-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            if _peer_closed(self._sock):
+                self.gone = True
+                self._on_gone()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
-    protocol_version = "HTTP/1.1"
+# -- backends -----------------------------------------------------------------------
+class _LocalBackend:
+    """A local model: requests are checked here, then proxied to the runtime's own server."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-        log.info("%s %s", self.address_string(), format % args)
+    def __init__(self, name: str, lm: LocalLM) -> None:
+        self.name = name
+        self.lm = lm
+        self._address: tuple[str, int, str] | None = None
 
-    # -- plumbing ---------------------------------------------------------
-    def _send_json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def load(self) -> None:
+        address, key = self.lm.endpoint()
+        parts = urlsplit(address)
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 80, key)
 
-    def _send_error(self, error: _Error) -> None:
-        self.close_connection = True  # the body may be unread: do not reuse the socket
-        self._send_json(
-            error.status, {"error": {"message": str(error), "type": error.kind, "code": error.status}}
-        )
-
-    def _route(self) -> str:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        return path[3:] if path.startswith("/v1") else path
-
-    # -- endpoints --------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        route = self._route()
-        if route == "/models":
-            data = [
-                {"id": name, "object": "model", "created": self.server.started, "owned_by": "honing"}
-                for name in self.server.models
-            ]
-            self._send_json(200, {"object": "list", "data": data})
-        elif route in ("", "/health"):
-            self._send_json(200, {"status": "ok"})
+    def prepare(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        limit = self.lm.n_ctx
+        if route == "/chat/completions":
+            messages = check_chat(body, local=True, served=self.name, max_tokens_limit=limit)
+            request = {**body, "messages": messages}
+        elif route == "/completions":
+            check_completion(body, served=self.name, max_tokens_limit=limit)
+            request = dict(body)
         else:
-            self._send_error(_Error(404, f"no route {self.path}", "not_found_error"))
-
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        try:
-            if self._route() != "/chat/completions":
-                raise _Error(404, f"no route {self.path}", "not_found_error")
-            request = self._read_json()
-            name, lm = self._pick_model(request)
-            messages = request.get("messages")
-            if not isinstance(messages, list) or not messages:
-                raise _Error(400, "'messages' must be a non-empty list")
-            completion, finish = self._run(lm, request, messages)
-        except _Error as error:
-            self._send_error(error)
-            return
-        except _ClientGone:
-            log.warning("a client left before its request's turn; the request was dropped")
-            self.close_connection = True
-            return
-        except LMError as error:
-            log.warning("model call failed: %s", error)
-            self._send_error(_Error(500, str(error), "server_error"))
-            return
-        if request.get("stream"):
-            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-            self._send_stream(name, completion, finish, include_usage)
-        else:
-            self._send_json(200, _chat_body(name, completion, finish))
-
-    def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length <= 0 or length > _MAX_BODY:
-            raise _Error(400, "a JSON body (with Content-Length) of at most 32 MB is required")
-        try:
-            request = json.loads(self.rfile.read(length))
-        except ValueError as exc:
-            raise _Error(400, f"body is not valid JSON: {exc}") from exc
-        if not isinstance(request, dict):
-            raise _Error(400, "body must be a JSON object")
+            raise RequestError(400, f"model {self.name!r} is a chat model and serves no embeddings",
+                               param="model")
+        request.pop("model", None)
+        if "max_completion_tokens" in request:
+            request["max_tokens"] = request.pop("max_completion_tokens")
+        request.setdefault("max_tokens", self.lm.max_tokens)
+        request.setdefault("temperature", self.lm.temperature)
+        request["t_max_predict_ms"] = max(1, int(self.lm.timeout_s * 1000))
         return request
 
-    def _pick_model(self, request: dict[str, Any]) -> tuple[str, LM]:
-        models = self.server.models
-        name = request.get("model")
-        if name in models:
-            return name, models[name]
-        if len(models) == 1:  # one model served: any name reaches it
-            only = next(iter(models))
-            return only, models[only]
-        served = ", ".join(models)
-        raise _Error(404, f"model {name!r} is not served here; served: {served}", "not_found_error")
-
-    def _client_gone(self) -> bool:
-        """Whether the client has closed the connection (readable with nothing to read means EOF)."""
+    def answer(self, handler: "_Handler", route: str, request: dict[str, Any]) -> None:
+        if self._address is None:
+            self.load()
+        assert self._address is not None
+        host, port, key = self._address
+        upstream = http.client.HTTPConnection(host, port, timeout=self.lm.timeout_s + 60)
+        watch: _Watch | None = None
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
-
-    def _run(self, lm: LM, request: dict[str, Any], messages: list) -> tuple[Completion, str]:
-        turn = self.server.turns.get(id(lm))
-        if turn is None:
-            return self._generate(lm, request, messages)
-        with turn:
-            if self._client_gone():
-                raise _ClientGone
-            return self._generate(lm, request, messages)
-
-    def _generate(self, lm: LM, request: dict[str, Any], messages: list) -> tuple[Completion, str]:
-        if isinstance(lm, LocalLM):
-            max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
-            temperature, seed = request.get("temperature"), request.get("seed")
+            upstream.request("POST", "/v1" + route, body=json.dumps(request).encode(),
+                             headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+            watch = _Watch(handler.connection, lambda: _abort(upstream))
             try:
-                tuned = lm.with_options(
-                    max_tokens=int(max_tokens) if max_tokens else None,
-                    temperature=float(temperature) if temperature is not None else None,
-                    seed=int(seed) if seed is not None else None,
-                )
-            except (TypeError, ValueError) as exc:
-                raise _Error(400, f"bad sampling parameter: {exc}") from exc
-            return tuned.chat(messages)
-        return lm.complete(messages), "stop"
+                response = upstream.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                if watch.gone:
+                    raise _ClientGone from exc
+                raise LMError(f"the local runtime did not answer: {exc}") from exc
+            events = response.getheader("Content-Type", "").startswith("text/event-stream")
+            if request.get("stream") and response.status == 200 and events:
+                self._relay_stream(handler, response, watch)
+            else:
+                try:
+                    raw = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    if watch.gone:
+                        raise _ClientGone from exc
+                    raise LMError(f"the local runtime's answer was cut: {exc}") from exc
+                handler.send_json(response.status, self._rename(_json_or_error(raw, response.status)))
+        finally:
+            if watch is not None:
+                watch.stop()
+            upstream.close()  # a generation still running sees its connection close, and stops
 
-    def _send_stream(self, name: str, completion: Completion, finish: str, include_usage: bool) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": name}
-        chunks = [
-            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": completion.text},
-                                  "finish_reason": None}]},
-            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
-        ]
-        if include_usage:
-            chunks.append({**base, "choices": [], "usage": _usage(completion)})
-        for chunk in chunks:
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+    def _relay_stream(self, handler: "_Handler", response: http.client.HTTPResponse, watch: _Watch) -> None:
+        handler.start_stream()
+        try:
+            while True:
+                line = response.readline()
+                if not line:
+                    break
+                if line.startswith(b"data: {"):
+                    try:
+                        line = b"data: " + json.dumps(self._rename(json.loads(line[6:]))).encode() + b"\n"
+                    except ValueError:
+                        pass  # not ours to fix: the client sees the runtime's line as it was
+                handler.wfile.write(line)
+                if line == b"\n":
+                    handler.wfile.flush()
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _ClientGone from exc
+        except (OSError, http.client.HTTPException) as exc:
+            if watch.gone:
+                raise _ClientGone from exc
+            raise  # the stream has started: nothing to answer with but a closed connection
+
+    def _rename(self, payload: Any) -> Any:
+        if isinstance(payload, dict) and "model" in payload:
+            payload["model"] = self.name  # the runtime reports its file path
+        return payload
+
+
+def _abort(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: nothing left to stop
+
+
+def _json_or_error(raw: bytes, status: int) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"error": {"message": raw.decode("utf-8", "replace")[:2000] or f"status {status}",
+                          "type": "server_error", "code": status}}
+
+
+class _PlainBackend:
+    """Any LM object: chat only, answered whole; it takes no sampling options."""
+
+    def __init__(self, name: str, lm: LM) -> None:
+        self.name = name
+        self.lm = lm
+
+    def load(self) -> None:
+        pass
+
+    def prepare(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        if route != "/chat/completions":
+            raise RequestError(400, f"model {self.name!r} serves chat completions only", param="model")
+        messages = check_chat(body, local=False, served=f"model {self.name!r} (an LM object)", max_tokens_limit=1)
+        return {**body, "messages": messages}
+
+    def answer(self, handler: "_Handler", route: str, request: dict[str, Any]) -> None:
+        completion = self.lm.complete(request["messages"])
+        if not isinstance(completion, Completion):
+            raise LMError(f"{self.name}: complete() returned {type(completion).__name__}, expected Completion")
+        if request.get("stream"):
+            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+            handler.start_stream()
+            for chunk in _one_chunk_stream(self.name, completion, include_usage):
+                handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            handler.wfile.write(b"data: [DONE]\n\n")
+            handler.wfile.flush()
+        else:
+            handler.send_json(200, _chat_body(self.name, completion))
 
 
 def _usage(completion: Completion) -> dict[str, int]:
@@ -212,25 +238,194 @@ def _usage(completion: Completion) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated}
 
 
-def _chat_body(name: str, completion: Completion, finish: str) -> dict[str, Any]:
+def _chat_body(name: str, completion: Completion) -> dict[str, Any]:
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
         "model": name,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": completion.text},
-             "finish_reason": finish}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
+                     "finish_reason": "stop"}],
         "usage": _usage(completion),
     }
 
 
+def _one_chunk_stream(name: str, completion: Completion, include_usage: bool) -> list[dict[str, Any]]:
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": name}
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": completion.text},
+                              "finish_reason": None}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": _usage(completion)})
+    return chunks
+
+
+# -- HTTP -----------------------------------------------------------------------------
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+    protocol_version = "HTTP/1.1"
+    timeout = READ_TIMEOUT_S  # bounds reading a request: a half-sent one cannot hold a thread forever
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        log.info("%s %s", self.address_string(), format % args)
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        # Only idle keep-alive connections timing out reach here (send_error is overridden): routine.
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (bad request line, headers) as JSON too."""
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # an unparsable request line still gets a status line
+        self.send_json_error(RequestError(code, message or explain or "bad request"))
+
+    def send_json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def send_json_error(self, error: RequestError) -> None:
+        self.close_connection = True  # the body may be unread: do not reuse the connection
+        try:
+            self.send_json(error.status, error.body())
+        except OSError:
+            pass  # the client is gone; there is no one left to tell
+
+    def start_stream(self) -> None:
+        self.close_connection = True  # the stream ends when the connection closes
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _route(self) -> str:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        return path[3:] if path.startswith("/v1") else path
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        route = self._route()
+        if route == "/models":
+            data = [{"id": name, "object": "model", "created": self.server.started, "owned_by": "honing"}
+                    for name in self.server.backends]
+            self.send_json(200, {"object": "list", "data": data})
+        elif route in ("", "/health"):
+            self.send_json(200, {"status": "ok"})
+        else:
+            self.send_json_error(RequestError(404, f"no route {self.path[:200]}", "not_found_error"))
+
+    def _refuse_method(self) -> None:
+        self.send_json_error(RequestError(405, f"{self.command} is not supported here; use GET or POST"))
+
+    do_PUT = do_DELETE = do_PATCH = _refuse_method  # noqa: N815 - stdlib names
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        route = self._route()
+        try:
+            if route not in ("/chat/completions", "/completions", "/embeddings"):
+                raise RequestError(404, f"no route {self.path[:200]}", "not_found_error")
+            body = self._read_body()
+            name, backend = self._pick(body)
+            request = backend.prepare(route, body)
+            with self._turn(name):
+                backend.answer(self, route, request)
+        except RequestError as error:
+            self.send_json_error(error)
+        except _ClientGone:
+            log.info("%s left before its answer; its request was dropped", self.address_string())
+            self.close_connection = True
+        except LMError as error:
+            log.warning("model call failed: %s", error)
+            self.send_json_error(RequestError(500, str(error), "server_error"))
+
+    def _read_body(self) -> dict[str, Any]:
+        if self.headers.get("Transfer-Encoding"):
+            raise RequestError(411, "send the body with a Content-Length, not Transfer-Encoding")
+        length = content_length(self.headers.get("Content-Length"))
+        deadline = time.monotonic() + self.timeout  # for the whole body: trickling bytes does not extend it
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            while received < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(length - received, 1 << 16))
+                if not chunk:
+                    raise RequestError(400, f"the body ended after {received} of {length} bytes (Content-Length)")
+                chunks.append(chunk)
+                received += len(chunk)
+        except (TimeoutError, socket.timeout) as exc:
+            raise RequestError(408, f"the body ({received} of {length} bytes received) did not arrive within "
+                               f"{self.timeout:g} s", "timeout") from exc
+        finally:
+            self.connection.settimeout(self.timeout)
+        return parse_body(b"".join(chunks))
+
+    def _pick(self, body: dict[str, Any]) -> tuple[str, Any]:
+        backends = self.server.backends
+        name = body.get("model")
+        if isinstance(name, str) and name in backends:
+            return name, backends[name]
+        if len(backends) == 1:  # one model served: any name reaches it
+            only = next(iter(backends))
+            return only, backends[only]
+        raise RequestError(404, f"model {name!r} is not served here; served: {', '.join(backends)}",
+                           "not_found_error", param="model")
+
+    def _turn(self, name: str):
+        return _Turn(self.server.turns.get(name), self.connection)
+
+
+class _Turn:
+    """Holds a one-slot model's turn; gives up (``_ClientGone``) if the client leaves while waiting."""
+
+    def __init__(self, lock: threading.Lock | None, sock: socket.socket) -> None:
+        self._lock = lock
+        self._sock = sock
+
+    def __enter__(self) -> None:
+        if self._lock is None:
+            return
+        while not self._lock.acquire(timeout=POLL_S):
+            if _peer_closed(self._sock):
+                raise _ClientGone
+        if _peer_closed(self._sock):
+            self._lock.release()
+            raise _ClientGone
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    models: dict[str, LM]
-    turns: dict[int, threading.Lock]  # one per single-slot model: requests wait here, not inside the model
+    request_queue_size = 128
+    backends: dict[str, Any]
+    turns: dict[str, threading.Lock]  # one per one-slot model: requests wait here, not inside the runtime
     started: int
+
+
+def _as_backends(models: Mapping[str, LM] | Sequence[str | LocalLM] | str | LocalLM) -> dict[str, Any]:
+    if isinstance(models, (str, LocalLM)):
+        models = [models]
+    pairs: list[tuple[str, Any]]
+    if isinstance(models, Mapping):
+        pairs = list(models.items())
+    else:
+        built = [LocalLM(m) if isinstance(m, str) else m for m in models]
+        pairs = [(lm.name, lm) for lm in built]
+    return {name: _LocalBackend(name, lm) if isinstance(lm, LocalLM) else _PlainBackend(name, lm)
+            for name, lm in pairs}
 
 
 def make_server(
@@ -246,16 +441,16 @@ def make_server(
     served name to any LM. Local models load up front so a broken install
     fails here, not on the first request.
     """
-    served = _as_models(models)
-    if not served:
+    backends = _as_backends(models)
+    if not backends:
         raise ValueError("serve at least one model")
     if preload:
-        for lm in served.values():
-            if isinstance(lm, LocalLM):
-                lm.load()
+        for backend in backends.values():
+            backend.load()
     server = _Server((host, port), _Handler)
-    server.models = served
-    server.turns = {id(lm): threading.Lock() for lm in served.values() if getattr(lm, "max_concurrency", None) == 1}
+    server.backends = backends
+    server.turns = {name: threading.Lock() for name, backend in backends.items()
+                    if getattr(backend.lm, "max_concurrency", None) == 1}
     server.started = int(time.time())
     return server
 
@@ -266,13 +461,16 @@ def serve(
     port: int = 8000,
 ) -> None:
     """Serve the models until interrupted (Ctrl-C)."""
+    from .._logging import install_default_handler
+
+    install_default_handler()
     server = make_server(models, host, port)
     bound_host, bound_port = server.server_address[:2]
-    log.warning("serving %s at http://%s:%s/v1", ", ".join(server.models), bound_host, bound_port)
+    log.info("serving %s at http://%s:%s/v1 (Ctrl-C to stop)", ", ".join(server.backends), bound_host, bound_port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        log.info("stopped")
     finally:
         server.server_close()
 
@@ -297,14 +495,12 @@ def add_serve_lm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     parser.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens")
-    parser.add_argument("--max-tokens", type=int, default=1024, help="default reply limit in tokens")
+    parser.add_argument("--max-tokens", type=int, default=1024, help="reply limit when a request sets none")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
 
 
 def run_serve_lm(args: argparse.Namespace) -> int:
     """Run ``serve-lm`` from parsed arguments; returns the exit status."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         serve_lm(args.model, args.host, args.port, n_ctx=args.n_ctx,
                  max_tokens=args.max_tokens, n_threads=args.threads)
