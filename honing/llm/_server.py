@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 from ._base import LM, Completion, LMError
 from ._local import LocalLM
 from ._model_files import DEFAULT_REFLECTION_MODEL, MODELS, ModelFileError
-from ._server_requests import RequestError, check_chat, check_completion, content_length, parse_body
+from ._server_requests import IGNORED, RequestError, check_chat, check_completion, content_length, parse_body
 
 __all__ = ["make_server", "serve", "serve_lm", "add_serve_lm_arguments", "run_serve_lm"]
 
@@ -114,7 +114,8 @@ class _LocalBackend:
         else:
             raise RequestError(400, f"model {self.name!r} is a chat model and serves no embeddings",
                                param="model")
-        request.pop("model", None)
+        for name in ("model", *IGNORED):
+            request.pop(name, None)
         if "max_completion_tokens" in request:
             request["max_tokens"] = request.pop("max_completion_tokens")
         request.setdefault("max_tokens", self.lm.max_tokens)

@@ -19,15 +19,18 @@ MAX_MESSAGES = 4096
 MAX_STOP = 16
 ROLES = ("system", "user", "assistant", "developer")
 
+# Accepted and dropped: bookkeeping and routing hints that cannot change the reply (clients send them
+# unasked: LiteLLM adds OpenRouter's "usage", SDKs pass "user" and "metadata" through).
+IGNORED = {"user", "metadata", "store", "usage", "provider", "transforms", "route"}
 # Parameters the runtime's own server honours, per endpoint.
 _SAMPLING = {
     "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
-    "frequency_penalty", "repeat_penalty", "logit_bias", "n", "stream", "stream_options", "user", "model",
-}
+    "frequency_penalty", "repeat_penalty", "logit_bias", "n", "stream", "stream_options", "model",
+} | IGNORED
 LOCAL_CHAT = _SAMPLING | {"messages", "max_completion_tokens", "logprobs", "top_logprobs", "response_format"}
 LOCAL_COMPLETIONS = _SAMPLING | {"prompt", "logprobs"}
 # A plain LM object answers a message list and nothing more.
-PLAIN_CHAT = {"messages", "model", "stream", "stream_options", "user", "n"}
+PLAIN_CHAT = {"messages", "model", "stream", "stream_options", "n"} | IGNORED
 
 _WHY_NOT = {
     "tools": "serve-lm does not do tool calling",
@@ -206,8 +209,6 @@ def check_sampling(body: dict, max_tokens_limit: int) -> None:
             for k, v in bias.items())):
         raise RequestError(400, "'logit_bias' must map token ids to numbers", param="logit_bias")
     _check_stop(body)
-    if "user" in body and not isinstance(body["user"], (str, type(None))):
-        raise RequestError(400, "'user' must be a string", param="user")
     if "model" in body and not isinstance(body["model"], (str, type(None))):
         raise RequestError(400, "'model' must be a string", param="model")
 

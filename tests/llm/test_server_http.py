@@ -176,6 +176,13 @@ def test_chat_is_proxied_with_defaults_key_and_the_served_name(served, runtime):
     assert "model" not in sent
 
 
+def test_bookkeeping_fields_clients_add_unasked_are_accepted_and_not_forwarded(served, runtime):
+    status, _ = post(served, "/v1/chat/completions", {"messages": MESSAGES, "user": "u1", "usage": {"include": True},
+                                                      "metadata": {"k": "v"}})
+    assert status == 200
+    assert not {"user", "usage", "metadata"} & set(runtime.requests[-1])
+
+
 def test_completions_are_proxied_too(served, runtime):
     status, _ = post(served, "/v1/completions", {"prompt": "def f(", "max_tokens": 5, "logprobs": 2})
     assert status == 200
