@@ -111,6 +111,17 @@ def _only(owner: str, name: str, value: Any, accepted: tuple[Any, ...], instead:
         raise ConfigError(f"{owner}.{name}={_short(value)} is not supported (only {shown}): {instead}")
 
 
+def _check_ray_init_kwargs(kwargs: Any, address: str | None) -> None:
+    if kwargs is None:
+        return
+    _check(isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs),
+           "EngineConfig.ray_init_kwargs must be a dict of ray.init() keyword arguments, e.g. "
+           f"{{'runtime_env': {{'working_dir': '.'}}}}; got {kwargs!r}")
+    _check(address is None or kwargs.get("address", address) == address,
+           f"EngineConfig.ray_address={address!r} and ray_init_kwargs['address']={kwargs.get('address')!r} "
+           "disagree; give the address once")
+
+
 @_strict
 class EngineConfig(_Config):
     """How the run is driven: budget, concurrency, caching, frontier, stopping."""
@@ -153,6 +164,7 @@ class EngineConfig(_Config):
     executor: str = "thread"
     ray_address: str | None = None
     ray_resources: dict | None = None
+    ray_init_kwargs: dict | None = None  # for ray.init(): runtime_env, address, namespace, ...
     progress: bool | None = None
     display_progress_bar: bool | None = None  # GEPA's name for progress
 
@@ -172,6 +184,7 @@ class EngineConfig(_Config):
         _check(0.0 <= self.epsilon <= 1.0, f"EngineConfig.epsilon must be within [0, 1], got {self.epsilon!r}")
         _check(self.executor in ("thread", "process", "ray"),
                f"EngineConfig.executor must be 'thread', 'process' or 'ray'; got {self.executor!r}")
+        _check_ray_init_kwargs(self.ray_init_kwargs, self.ray_address)
         strategy = self.candidate_selection_strategy
         _check(strategy in ("pareto", "current_best", "epsilon_greedy") or hasattr(strategy, "select"),
                "EngineConfig.candidate_selection_strategy must be 'pareto', 'current_best', 'epsilon_greedy' or an "

@@ -29,6 +29,17 @@ def evaluate(candidate, example):
 '''
 
 
+@pytest.fixture(autouse=True)
+def restore_imports(monkeypatch):
+    """In-process runs put the evaluator's folder on sys.path and import it: undo both afterwards."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith("scoring"):
+            del sys.modules[name]
+
+
 @pytest.fixture
 def endpoint():
     """A reflection LM the command reaches over HTTP: a scripted model behind serve-lm."""

@@ -182,3 +182,42 @@ def test_ray_retries_are_refused(ray_instance):
 
     with pytest.raises(ValueError, match="max_retries"):
         RayBackend(resources={"max_retries": 3})
+
+
+def test_ray_init_kwargs_reach_ray_init(monkeypatch):
+    import types
+
+    calls: list[dict] = []
+    fake = types.SimpleNamespace(
+        is_initialized=lambda: False, init=lambda **kw: calls.append(kw), shutdown=lambda: None,
+        remote=lambda fn: types.SimpleNamespace(options=lambda **kw: fn),
+        exceptions=types.SimpleNamespace(RayTaskError=RuntimeError),
+    )
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    env = {"working_dir": ".", "pip": ["honing"]}
+    make_backend(hn.EngineConfig(executor="ray", ray_init_kwargs={"runtime_env": env, "namespace": "n"}))
+    make_backend(hn.EngineConfig(executor="ray", ray_address="ray://head:10001",
+                                 ray_init_kwargs={"logging_level": "ERROR"}))
+    assert calls[0]["runtime_env"] == env and calls[0]["namespace"] == "n" and calls[0]["address"] is None
+    assert calls[1]["address"] == "ray://head:10001" and calls[1]["logging_level"] == "ERROR"
+    assert calls[1]["include_dashboard"] is False  # honing's defaults stay unless overridden
+
+
+def test_ray_init_kwargs_are_checked():
+    with pytest.raises(hn.ConfigError, match="ray_init_kwargs must be a dict"):
+        hn.EngineConfig(ray_init_kwargs=["runtime_env"])
+    with pytest.raises(hn.ConfigError, match="give the address once"):
+        hn.EngineConfig(ray_address="auto", ray_init_kwargs={"address": "ray://elsewhere:10001"})
+    hn.EngineConfig(ray_address="auto", ray_init_kwargs={"address": "auto"})
+
+
+def test_a_worker_that_cannot_import_the_evaluators_module_says_so(ray_instance, tmp_path, monkeypatch):
+    """The evaluator travels by reference: workers that cannot import its module get a runtime_env hint."""
+    (tmp_path / "only_here_evaluator.py").write_text("def evaluate(candidate):\n    return 0.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # importable in this process only, not on the workers
+    from only_here_evaluator import evaluate
+
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=3, executor="ray", max_workers=1),
+                       reflection=hn.ReflectionConfig(reflection_lm=growing_lm()))
+    with pytest.raises(BackendError, match=r"cannot import module 'only_here_evaluator'.*runtime_env"):
+        hn.optimize_anything("@", evaluate, config=config)

@@ -72,7 +72,8 @@ def make_backend(engine_config: Any) -> EvaluationBackend:
     if kind == "ray":
         from ._ray import RayBackend
 
-        return RayBackend(address=engine_config.ray_address, resources=engine_config.ray_resources)
+        return RayBackend(address=engine_config.ray_address, resources=engine_config.ray_resources,
+                          init_kwargs=getattr(engine_config, "ray_init_kwargs", None))
     raise ValueError(f"unknown executor {kind!r}; expected 'thread', 'process' or 'ray'")
 
 

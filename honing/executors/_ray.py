@@ -11,14 +11,19 @@ died, which would run an evaluator twice on the same (candidate, example) —
 and a deterministic crash three more times. Instead a crashed worker is
 recorded as a failed evaluation and the run continues.
 
-``honing`` must be importable on every Ray worker (install it there, or pass a
-``runtime_env`` to ``ray.init`` yourself before the run).
+``honing`` and the module that defines the evaluator must be importable on
+every Ray worker: install them there, or ship them with
+``EngineConfig(ray_init_kwargs={"runtime_env": {"working_dir": ".", "pip": ["honing"]}})``.
+A worker that cannot import them stops the run with an error that says so
+(every later call would fail the same way). ``ray_address=None`` honours
+Ray's own ``RAY_ADDRESS`` environment variable.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
+import re
 import uuid
 from typing import Any
 
@@ -53,6 +58,32 @@ def _ray_evaluate(token: str, boxed_ref: list, components: dict[str, str], examp
 
 
 # -- driver side --------------------------------------------------------------------
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+
+
+def missing_module(exc: BaseException) -> str | None:
+    """The module a Ray worker (or a Ray Client server) could not import, if that is what failed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModuleNotFoundError) and current.name:
+            return current.name
+        found = _NO_MODULE.search(str(current))
+        if found:
+            return found.group(1)
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    return None
+
+
+def import_error_message(module: str) -> str:
+    return (f"the Ray workers cannot import module {module!r}, which the evaluator (or what it references) comes "
+            "from: the evaluator is sent by reference, not by value. Install it on the cluster, or ship it with "
+            "EngineConfig(ray_init_kwargs={'runtime_env': {'working_dir': '.'}}) (or 'py_modules': [...]; "
+            "'pip': [...] for packages, honing included)")
+
+
+
 class RayBackend:
     """Runs each evaluation as a Ray task, on a local Ray instance or an existing cluster.
 
@@ -64,7 +95,8 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, resources: dict | None = None) -> None:
+    def __init__(self, address: str | None = None, resources: dict | None = None,
+                 init_kwargs: dict | None = None) -> None:
         ray = import_ray()
         self._ray = ray
         options = dict(resources or {})
@@ -73,13 +105,16 @@ class RayBackend:
                              "(candidate, example) twice; a crashed worker is recorded as a failed evaluation")
         options["max_retries"] = 0
         self._started_here = False
+        init = {"ignore_reinit_error": True, "include_dashboard": False, "logging_level": logging.WARNING,
+                **(init_kwargs or {})}
+        init.setdefault("address", address)  # None: RAY_ADDRESS if set, else a new local instance
         if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
-                     logging_level=logging.WARNING)
+            logger.debug("ray.init(%s)", ", ".join(f"{k}={v!r}" for k, v in init.items()))
+            ray.init(**init)
             self._started_here = True
-        elif address is not None:
-            logger.info("Ray is already initialized; ray_address=%r is ignored and the running instance is used",
-                        address)
+        elif address is not None or init_kwargs:
+            logger.warning("Ray is already initialized, so ray_address / ray_init_kwargs are not applied; the "
+                           "running instance is used (call ray.shutdown() first to apply them)")
         self._task = ray.remote(_ray_evaluate).options(**options)
         self._refs: list[Any] = []  # keeps the adapters alive in the object store for the whole run
         lost = ("WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "ObjectLostError", "OwnerDiedError",
@@ -90,6 +125,9 @@ class RayBackend:
         try:
             ref = self._ray.put(adapter)
         except Exception as exc:
+            missing = missing_module(exc)
+            if missing is not None:  # Ray Client: the cluster unpickles it on put
+                raise BackendError(import_error_message(missing)) from exc
             raise BackendError(f"executor='ray' could not serialize the evaluator ({type(exc).__name__}: {exc}); "
                                "make it picklable or use executor='thread'") from exc
         self._refs.append(ref)
@@ -104,8 +142,12 @@ class RayBackend:
             cause = getattr(err, "cause", None)
             if isinstance(cause, self._lost_errors):
                 return lost_worker_outcome(adapter, f"the Ray worker running this evaluation died: {cause}")
-            if isinstance(cause, Exception) and (isinstance(cause, EvaluatorError)
-                                                 or getattr(adapter, "raise_on_exception", False)):
+            if isinstance(cause, EvaluatorError):
+                raise cause from err
+            missing = missing_module(err)
+            if missing is not None:  # the worker could not unpickle the evaluator: every call would fail alike
+                raise BackendError(import_error_message(missing)) from err
+            if isinstance(cause, Exception) and getattr(adapter, "raise_on_exception", False):
                 raise cause from err  # raise_on_exception=True: the evaluator's own exception stops the run
             raise BackendError(f"the Ray task failed outside the evaluator: {err}") from err
         except self._lost_errors as err:

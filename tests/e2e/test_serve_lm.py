@@ -103,10 +103,12 @@ def test_a_client_that_leaves_frees_the_model_for_the_next(url, client):
 
 
 def test_litellm_streams_from_the_endpoint(url):
-    litellm = pytest.importorskip("litellm")
     from honing.llm._litellm import import_litellm
 
-    import_litellm()  # offline price table, no banner
+    try:
+        litellm = import_litellm()  # offline price table, no banner
+    except ImportError:
+        pytest.skip("litellm is not installed")
     chunks = list(litellm.completion(model=f"openai/{MODEL}", api_base=url, api_key="any", messages=COUNT,
                                      max_tokens=12, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -117,6 +119,12 @@ def test_litellm_streams_from_the_endpoint(url):
 
 
 def test_dspy_predicts_through_the_endpoint(url):
+    from honing.llm._litellm import import_litellm
+
+    try:
+        import_litellm()  # dspy imports litellm: let it use its bundled price table, offline
+    except ImportError:
+        pytest.skip("litellm is not installed")
     dspy = pytest.importorskip("dspy")
     lm = dspy.LM(f"openai/{MODEL}", api_base=url, api_key="any", max_tokens=64, temperature=0.0, cache=False)
     dspy.configure(lm=lm)
