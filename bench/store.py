@@ -2,6 +2,7 @@
 
     python bench/store.py            # print the tables
     python bench/store.py --quick    # fewer repeats (a smoke test)
+    python bench/store.py --large    # show/report/dashboard on 10,000 candidates and 1,000,000 evaluations
 
 Three measurements, each side by side with the in-memory store:
 
@@ -12,6 +13,11 @@ Three measurements, each side by side with the in-memory store:
    ``MemoryStore`` and with ``run_dir=`` (SQLite) in alternation; the overhead is
    the ratio of median wall times (target: under 5%).
 3. The database size for 10,000 evaluations with 2 KB of side info each.
+
+``--large`` instead builds synthetic runs (``bench/_large_store.py``) at a tenth
+of the scale and at full scale and times what a user waits for on each:
+``honing show``, ``honing report``, the dashboard's first overview and a
+candidate page. Full scale takes about 5 minutes and 1 GB of disk.
 """
 
 from __future__ import annotations
@@ -162,10 +168,47 @@ def db_size(n: int) -> list[tuple[str, float, float]]:
     return rows
 
 
+def large(scales: list[float], keep: str | None) -> None:
+    from _large_store import Shape, make_large_store, measure_views
+
+    full = Shape()
+    columns = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for scale in scales:
+            shape = Shape(candidates=int(full.candidates * scale), evaluations=int(full.evaluations * scale),
+                          val_size=full.val_size, train_size=full.train_size)
+            run_dir = Path(keep or tmp) / f"large-{scale:g}"
+            if not (run_dir / "honing.db").exists():
+                print(f"writing {shape.candidates:,} candidates / {shape.evaluations:,} evaluations to {run_dir}",
+                      flush=True)
+                stats = make_large_store(run_dir, shape, log=None)
+            else:
+                stats = {"candidates": shape.candidates, "evaluations": shape.evaluations,
+                         "mib": (run_dir / "honing.db").stat().st_size / 2**20, "seconds": float("nan")}
+            times = measure_views(run_dir, tmp)
+            columns.append((shape, stats, times))
+    print("\n| | " + " | ".join(f"{s.candidates:,} candidates, {s.evaluations:,} evaluations" for s, _, _ in columns)
+          + " |")
+    print("|---|" + "---:|" * len(columns))
+    print("| store size (MiB) | " + " | ".join(f"{st['mib']:.0f}" for _, st, _ in columns) + " |")
+    for name in ("show", "report", "dashboard overview", "dashboard candidate", "dashboard overview again"):
+        print(f"| {name} (s) | " + " | ".join(f"{t[name]:.2f}" for _, _, t in columns) + " |")
+    print("| report size (MiB) | " + " | ".join(f"{t['report MiB']:.1f}" for _, _, t in columns) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--large", action="store_true", help="time the viewers on large synthetic runs")
+    parser.add_argument("--large-scales", default="0.1,1", help="fractions of the full large shape (default 0.1,1)")
+    parser.add_argument("--keep", default=None, help="keep (and reuse) the large runs under this directory")
     args = parser.parse_args()
+    if args.large:
+        print(f"honing {hn.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+              f"load {open('/proc/loadavg').read().split()[:3]}")
+        large([float(s) for s in args.large_scales.split(",")], args.keep)
+        print(f"load after: {open('/proc/loadavg').read().split()[:3]}")
+        return 0
     n = 300 if args.quick else 2000
     repeats, budget = (2, 150) if args.quick else (6, 400)
 

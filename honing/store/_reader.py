@@ -5,28 +5,36 @@ run that another process is writing. Because the log is append-only it reads
 only rows it has not seen (``seq`` above the last one) on each ``refresh()``,
 which keeps a polling dashboard cheap on long runs.
 
-Side info and outputs are left out of the bulk load and decoded per candidate
-on demand. Pickled values are *not* unpickled unless asked (``unpickle=True``):
-a viewer may be pointed at a run someone else wrote, and unpickling runs code.
-The derived views (pool, scores, best, frontier) follow the engine's rules so
-the dashboard shows what ``Result`` would.
+What it keeps in memory is sized for runs of a million evaluations: the
+lineage of each candidate and a summary of each proposal (small columns), and
+the *score columns* of each evaluation, fed to ``RunViews`` which maintains
+the pool, scores, best candidate, frontier and trajectory. Candidate texts,
+prompts, replies, side info and outputs stay in the database and are decoded
+on demand for the few candidates a page shows. Pickled values are *not*
+unpickled unless asked (``unpickle=True``): a viewer may be pointed at a run
+someone else wrote, and unpickling runs code.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import json
 import os
 import sqlite3
 import threading
+import time
 import zlib
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from .._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
 from ._base import RunHeader
 from ._codec import Decoder
+from ._failures import damaged_error, translate
+from ._liveness import STALE_AFTER_S, writer_alive
 from ._rows import (
     CANDIDATE_COLUMNS,
     EVALUATION_COLUMNS,
@@ -36,11 +44,72 @@ from ._rows import (
     evaluation_from_row,
     proposal_from_row,
     read_header,
+    text_value,
 )
-from ._failures import damaged_error, translate
-from ._schema import DB_FILENAME, connect
+from ._schema import DB_FILENAME, connect, has_column
+from ._views import RunViews
 
-VAL_SPLITS = ("val", "single")
+_CANDIDATE_INFO = "seq, id, parents, origin, proposal_id, created_at"
+_PROPOSAL_INFO = ("seq, id, kind, parent_ids, child_id, accepted, reason, parent_score, child_score, prompt_tokens, "
+                  "completion_tokens, cost_usd, lm_duration_s, model, error, created_at")
+_SCORES = "seq, candidate_id, example_key, split, score, NULLIF(objective_scores, '{}'), cached"
+_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    """A candidate without its text: what lists and lineage graphs need."""
+
+    id: int
+    parents: tuple[int, ...]
+    origin: str
+    proposal_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ProposalInfo:
+    """A proposal without its prompt, reply and component names (``RunReader.proposal`` has them)."""
+
+    seq: int
+    id: int
+    kind: str
+    parent_ids: tuple[int, ...]
+    child_id: int | None
+    accepted: bool
+    reason: str
+    parent_score: float | None
+    child_score: float | None
+    usage: LMUsage
+    error: str | None
+    created_at: float
+
+
+class CandidateTable(Mapping[int, CandidateRecord]):
+    """``reader.candidates[cid]``: the full record, its text decoded on first access (a few hundred are cached)."""
+
+    def __init__(self, reader: RunReader) -> None:
+        self._reader = reader
+        self._cache: OrderedDict[int, CandidateRecord] = OrderedDict()
+
+    def __getitem__(self, cid: int) -> CandidateRecord:
+        if cid not in self._reader.candidate_info:
+            raise KeyError(cid)
+        record = self._cache.get(cid)
+        if record is None:
+            record = self._cache[cid] = self._reader._load_candidate(cid)  # noqa: SLF001
+            if len(self._cache) > 256:
+                self._cache.popitem(last=False)
+        return record
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._reader.candidate_info))
+
+    def __len__(self) -> int:
+        return len(self._reader.candidate_info)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._reader.candidate_info
 
 
 class RunReader:
@@ -54,12 +123,14 @@ class RunReader:
         self._seen = {"candidates": 0, "evaluations": 0, "proposals": 0, "started": 0}
         self.header: RunHeader | None = None
         self.sessions: list[dict[str, Any]] = []
-        self.candidates: dict[int, CandidateRecord] = {}
-        self.evaluations: list[EvaluationRecord] = []  # without side info / output
-        self.proposals: list[ProposalRecord] = []
-        self._started: list[tuple[int, str]] = []
-        self._by_candidate: dict[int, dict[str, EvaluationRecord]] = {}
+        self.candidate_info: dict[int, CandidateInfo] = {}
+        self.candidates = CandidateTable(self)
+        self.proposals: list[ProposalInfo] = []
+        self._proposals_by_id: dict[int, list[ProposalInfo]] = {}
+        self._pending: set[tuple[int, str]] = set()
+        self._views: RunViews | None = None
         try:
+            self._heartbeats = has_column(self._conn, "sessions", "heartbeat_at")
             self.refresh()
         except BaseException:
             self._conn.close()
@@ -76,78 +147,139 @@ class RunReader:
         self.close()
 
     # -- loading -----------------------------------------------------------------
-    def refresh(self) -> bool:
-        """Read what was written since the last look; returns whether anything was new."""
-        with self._reading("reading the run"):
-            return self._refresh()
-
     @contextlib.contextmanager
-    def _reading(self, doing: str):
-        """Every failure to read becomes a ``StoreError`` that names the file and says what to do."""
+    def _reading(self, doing: str, *, decoding: bool = False):
+        """Every failure to read becomes a ``StoreError`` that names the file and says what to do.
+
+        With ``decoding``, a stored value that cannot be decoded (a missing blob,
+        broken JSON or compression) counts as damage too.
+        """
         with self._lock:
             try:
                 yield
             except sqlite3.Error as exc:
                 raise translate(exc, self.path, doing) from exc
-            except (KeyError, ValueError, TypeError, zlib.error) as exc:
+            except (KeyError, ValueError, zlib.error) as exc:
+                if not decoding:
+                    raise
                 raise damaged_error(self.path, f"a stored record cannot be read back: {exc}") from exc
 
-    def _refresh(self) -> bool:
-        with self._lock:
+    def refresh(self) -> bool:
+        """Read what was written since the last look; returns whether anything changed."""
+        with self._reading("reading the run"):
             conn = self._conn
             conn.execute("BEGIN")  # one snapshot for all tables
             try:
-                self.header = read_header(conn)
-                self.sessions = [
-                    {"opened_at": opened, "closed_at": closed, "pid": pid, "host": host, **_as_dict(self._dec, data)}
-                    for opened, closed, pid, host, data in
-                    conn.execute("SELECT opened_at, closed_at, pid, host, data FROM sessions ORDER BY seq")]
-                new = 0
-                for seq, *row in self._rows(conn, "candidates", CANDIDATE_COLUMNS):
-                    record = candidate_from_row(tuple(row), self._dec)
-                    self.candidates[record.id] = record
-                    new += 1
-                for seq, *row in self._rows(conn, "evaluations", EVALUATION_COLUMNS):
-                    record = evaluation_from_row(tuple(row), None)
-                    self.evaluations.append(record)
-                    self._by_candidate.setdefault(record.candidate_id, {})[record.example_key] = record
-                    new += 1
-                for seq, *row in self._rows(conn, "proposals", PROPOSAL_COLUMNS):
-                    self.proposals.append(proposal_from_row(tuple(row), self._dec))
-                    new += 1
-                for seq, cid, key in self._rows(conn, "started", "candidate_id, example_key"):
-                    self._started.append((cid, key))
-                    new += 1
+                return self._refresh(conn)
             finally:
                 conn.execute("COMMIT")
-            return new > 0
 
-    def _rows(self, conn, table: str, columns: str) -> list[tuple]:
-        rows = conn.execute(f"SELECT seq, {columns} FROM {table} WHERE seq > ? ORDER BY seq",
-                            (self._seen[table],)).fetchall()
-        if rows:
+    def _refresh(self, conn: sqlite3.Connection) -> bool:
+        first = self._views is None
+        before = (self.sessions, self.header)
+        self.header = read_header(conn)
+        self.sessions = self._read_sessions(conn)
+        if self._views is None:
+            self._views = RunViews(self.frontier_type)
+        views = self._views
+        new = 0
+        for seq, cid, parents, origin, proposal_id, created_at in self._rows(conn, "candidates", _CANDIDATE_INFO):
+            self.candidate_info[cid] = CandidateInfo(cid, tuple(json.loads(parents)), origin, proposal_id, created_at)
+            views.add_candidate(cid, origin)
+            new += 1
+        for row in self._rows(conn, "proposals", _PROPOSAL_INFO):
+            info = _proposal_info(row)
+            self.proposals.append(info)
+            self._proposals_by_id.setdefault(info.id, []).append(info)
+            views.add_proposal(info.accepted, info.child_id)
+            new += 1
+        started = self._rows(conn, "started", "seq, candidate_id, example_key")
+        if first:  # one anti-join in SQL instead of a million pairs through Python
+            self._pending = set(conn.execute(
+                "SELECT s.candidate_id, s.example_key FROM started s WHERE s.seq <= ? AND NOT EXISTS "
+                "(SELECT 1 FROM evaluations e WHERE e.candidate_id = s.candidate_id AND "
+                "e.example_key = s.example_key)", (self._seen["started"],)))
+        else:
+            self._pending.update((cid, key) for _seq, cid, key in started)
+        new += len(started)
+        for rows in self._chunks(conn, "evaluations", _SCORES):
+            views.add_evaluations(rows)
+            if not first:
+                self._pending.difference_update((row[1], row[2]) for row in rows)
+            new += len(rows)
+        return new > 0 or before != (self.sessions, self.header)
+
+    def _read_sessions(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        beat = "heartbeat_at" if self._heartbeats else "NULL"
+        return [{"opened_at": opened, "closed_at": closed, "pid": pid, "host": host, "heartbeat_at": beat_at,
+                 **_as_dict(self._dec, data)}
+                for opened, closed, pid, host, beat_at, data in
+                conn.execute(f"SELECT opened_at, closed_at, pid, host, {beat}, data FROM sessions ORDER BY seq")]
+
+    def _rows(self, conn: sqlite3.Connection, table: str, columns: str) -> list[tuple]:
+        return [row for rows in self._chunks(conn, table, columns) for row in rows]
+
+    def _chunks(self, conn: sqlite3.Connection, table: str, columns: str) -> Iterator[list[tuple]]:
+        """New rows of ``table`` (``columns`` starts with ``seq``), a chunk at a time."""
+        cursor = conn.execute(f"SELECT {columns} FROM {table} WHERE seq > ? ORDER BY seq", (self._seen[table],))
+        while rows := cursor.fetchmany(_CHUNK):
             self._seen[table] = rows[-1][0]
-        return rows
+            yield rows
 
-    def evaluation_details(self, candidate_id: int) -> list[EvaluationRecord]:
-        """A candidate's evaluations with side info and output decoded (loaded on demand)."""
-        with self._reading(f"reading candidate {candidate_id}'s evaluations"):
+    def _load_candidate(self, cid: int) -> CandidateRecord:
+        with self._reading(f"reading candidate {cid}", decoding=True):
+            row = self._conn.execute(f"SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE id=? ORDER BY seq DESC "
+                                     "LIMIT 1", (cid,)).fetchone()
+            return candidate_from_row(row, self._dec)
+
+    def evaluation_details(self, candidate_id: int, limit: int | None = None) -> list[EvaluationRecord]:
+        """A candidate's evaluations with side info and output decoded, in write order (the first ``limit``)."""
+        with self._reading(f"reading candidate {candidate_id}'s evaluations", decoding=True):
             rows = self._conn.execute(f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE candidate_id=? "
-                                      "ORDER BY seq", (candidate_id,)).fetchall()
-            return [evaluation_from_row(row, self._dec) for row in rows]
+                                      f"ORDER BY seq LIMIT ?", (candidate_id, -1 if limit is None else limit))
+            return [evaluation_from_row(row, self._dec) for row in rows.fetchall()]
+
+    def evaluation_count(self, candidate_id: int | None = None) -> int:
+        """Evaluations stored, of one candidate or of the whole run."""
+        if candidate_id is None:
+            return self.views.evaluations
+        with self._reading("counting evaluations"):
+            return self._conn.execute("SELECT count(*) FROM evaluations WHERE candidate_id=?",
+                                      (candidate_id,)).fetchone()[0]
+
+    def proposal(self, info: ProposalInfo) -> ProposalRecord:
+        """The whole proposal behind ``info``: its prompt, reply and components decoded."""
+        with self._reading(f"reading proposal {info.id}", decoding=True):
+            row = self._conn.execute(f"SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE seq=?", (info.seq,)).fetchone()
+            return proposal_from_row(row, self._dec)
 
     # -- what the run did ----------------------------------------------------------
     @property
+    def views(self) -> RunViews:
+        assert self._views is not None
+        return self._views
+
+    @property
     def pending(self) -> list[tuple[int, str]]:
-        """Evaluations started and not finished: running now, or lost to a crash."""
+        """Evaluations started and not finished: running now, or cut short by a crash."""
         with self._lock:
-            done = {(e.candidate_id, e.example_key) for e in self.evaluations}
-            return [pair for pair in self._started if pair not in done]
+            return sorted(self._pending)
 
     @property
     def metric_calls(self) -> int:
-        with self._lock:
-            return sum(not e.cached for e in self.evaluations) + len(self.pending)
+        """Finished evaluations: what counts against the budget."""
+        return self.views.metric_calls
+
+    @property
+    def live(self) -> bool:
+        """Whether a process is writing the run now (its writer lock is held, or its heartbeat is fresh)."""
+        if not self.sessions or self.sessions[-1]["closed_at"] is not None:
+            return False
+        held = writer_alive(self.path)
+        if held is not None:
+            return held
+        beat = self.sessions[-1].get("heartbeat_at")
+        return beat is None or time.time() - beat < STALE_AFTER_S
 
     def session_config(self, *path: str, default: Any = None) -> Any:
         """A value from the latest session's config, e.g. ``session_config("engine", "max_metric_calls")``."""
@@ -170,96 +302,57 @@ class RunReader:
         by a crash leaves a candidate whose proposal id a resumed session may
         give to another proposal.
         """
-        record = self.candidates.get(candidate_id)
-        if record is None or record.proposal_id is None:
+        info = self.candidate_info.get(candidate_id)
+        if info is None or info.proposal_id is None:
             return None
         with self._lock:
-            same_id = [p for p in self.proposals if p.id == record.proposal_id]
+            same_id = list(self._proposals_by_id.get(info.proposal_id, ()))
         exact = [p for p in same_id if p.child_id == candidate_id]
-        if exact:
-            return exact[-1]
         loose = [p for p in same_id if p.child_id is None]
-        return loose[-1] if loose else None
+        found = exact[-1] if exact else loose[-1] if loose else None
+        return None if found is None else self.proposal(found)
 
-    # -- derived views (the engine's rules) ----------------------------------------
+    # -- derived views (see RunViews) ------------------------------------------------
     @property
     def val_keys(self) -> list[str]:
-        with self._lock:
-            return sorted({e.example_key for e in self.evaluations if e.split in VAL_SPLITS})
+        return self.views.val_keys
 
     @property
     def pool(self) -> list[int]:
         """Accepted candidates: seeds and the children of accepted proposals."""
-        with self._lock:
-            ids = {c.id for c in self.candidates.values() if c.origin in ("seed", "generated")}
-            ids |= {p.child_id for p in self.proposals if p.accepted and p.child_id is not None}
-            return sorted(i for i in ids if i in self.candidates)
+        return [cid for cid in self.views.pool if cid in self.candidate_info]
 
     def val_scores(self, candidate_id: int) -> dict[str, float]:
-        with self._lock:
-            evals = self._by_candidate.get(candidate_id, {})
-            return {k: e.score for k, e in sorted(evals.items()) if e.split in VAL_SPLITS}
+        return self.views.val_scores(candidate_id)
 
     def val_objective_scores(self, candidate_id: int) -> dict[str, dict[str, float]]:
-        with self._lock:
-            evals = self._by_candidate.get(candidate_id, {})
-            return {k: dict(e.objective_scores) for k, e in sorted(evals.items())
-                    if e.split in VAL_SPLITS and e.objective_scores}
+        return self.views.val_objective_scores(candidate_id)
 
     def val_mean(self, candidate_id: int) -> float | None:
-        scores = self.val_scores(candidate_id)
-        return sum(scores.values()) / len(scores) if scores else None
+        return self.views.val_mean(candidate_id)
+
+    def coverage(self, candidate_id: int) -> int:
+        return self.views.coverage(candidate_id)
 
     def best_id(self) -> int | None:
-        """Highest mean validation score, preferring candidates scored on every validation example."""
-        pool = self.pool
-        means = {cid: m for cid in pool if (m := self.val_mean(cid)) is not None}
-        if not means:
-            return pool[0] if pool else None
-        n_val = len(self.val_keys)
-        full = {c: s for c, s in means.items() if len(self.val_scores(c)) == n_val}
-        ranked = full or means
-        return max(sorted(ranked), key=lambda c: ranked[c])
+        return self.views.best_id()
 
     def front(self) -> Any:
-        """The Pareto front of the pool, computed exactly as the engine does (``honing._frontier``)."""
-        from .._frontier import frontier_points, pareto_front
-
-        points = {}
-        for cid in self.pool:
-            found = frontier_points(self.frontier_type, self.val_scores(cid), self.val_objective_scores(cid))
-            if found:
-                points[cid] = found
-        return pareto_front(points)
+        return self.views.front()
 
     def trajectory(self) -> dict[str, list[dict[str, Any]]]:
-        """Score against metric calls.
+        return self.views.trajectory()
 
-        ``points``: each pool candidate when its validation scoring completed (its
-        mean then); ``best``: the running best of those -- the curve a user asks
-        about ("how good was the run after N evaluator calls?").
-        """
-        with self._lock:
-            pool = set(self.pool)
-            n_val = len(self.val_keys)
-            seen: dict[int, dict[str, float]] = {}
-            points: list[dict[str, Any]] = []
-            best: list[dict[str, Any]] = []
-            calls = 0
-            for e in self.evaluations:
-                calls += 0 if e.cached else 1
-                if e.candidate_id not in pool or e.split not in VAL_SPLITS:
-                    continue
-                scores = seen.setdefault(e.candidate_id, {})
-                scores[e.example_key] = e.score
-                if len(scores) == n_val and n_val:
-                    mean = sum(scores.values()) / n_val
-                    if math.isnan(mean):
-                        continue
-                    points.append({"calls": calls, "id": e.candidate_id, "score": mean})
-                    if not best or mean > best[-1]["score"]:
-                        best.append({"calls": calls, "id": e.candidate_id, "score": mean})
-            return {"points": points, "best": best}
+
+def _proposal_info(row: tuple) -> ProposalInfo:
+    (seq, pid, kind, parent_ids, child_id, accepted, reason, parent_score, child_score, prompt_tokens,
+     completion_tokens, cost_usd, lm_duration_s, model, error, created_at) = row
+    return ProposalInfo(seq=seq, id=pid, kind=kind, parent_ids=tuple(json.loads(parent_ids)), child_id=child_id,
+                        accepted=bool(accepted), reason=text_value(reason) or "", parent_score=parent_score,
+                        child_score=child_score,
+                        usage=LMUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                      cost_usd=cost_usd, duration_s=lm_duration_s, model=text_value(model)),
+                        error=text_value(error), created_at=created_at)
 
 
 def _as_dict(dec: Decoder, text: str) -> dict[str, Any]:

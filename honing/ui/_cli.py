@@ -56,6 +56,9 @@ def show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+SHOW_FRONT = 30  # front members listed by `honing show` (those leading the most keys first)
+
+
 def render_show(reader, full: bool = False) -> str:
     """The text ``honing show`` prints (a function so tests and notebooks can use it)."""
     lines: list[str] = []
@@ -96,9 +99,12 @@ def render_show(reader, full: bool = False) -> str:
         members = sorted(front.members())
         lines.append(f"Pareto front ({reader.frontier_type}): {len(members)} candidate(s)")
         leaders = getattr(front, "leaders", {}) or {}
-        for cid in members:
-            led = sum(cid in ids for ids in leaders.values())
-            lines.append(f"  #{cid:<5} mean {_fmt(reader.val_mean(cid))}   leads on {led} of {len(leaders)}")
+        counts = {cid: sum(cid in ids for ids in leaders.values()) for cid in members}
+        ranked = sorted(members, key=lambda c: (-counts[c], c))
+        for cid in ranked[:SHOW_FRONT]:
+            lines.append(f"  #{cid:<5} mean {_fmt(reader.val_mean(cid))}   leads on {counts[cid]} of {len(leaders)}")
+        if len(ranked) > SHOW_FRONT:
+            lines.append(f"  ... and {len(ranked) - SHOW_FRONT} more (honing report / dashboard list them)")
     except Exception as exc:
         lines.append(f"Pareto front: unavailable ({type(exc).__name__}: {exc})")
     return "\n".join(lines)
@@ -108,19 +114,42 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+REPORT_DETAILS = 60  # candidates whose full detail (text, evaluations, reflection) the report embeds
+REPORT_EVALUATIONS = 100  # evaluations per candidate in the report
+REPORT_VALUE_CHARS = 5_000  # per side-info / output / prompt value in the report
+
+
 def build_report(run_dir: str, output: str | Path) -> Path:
-    """Write the static HTML report; returns its path."""
+    """Write the static HTML report; returns its path.
+
+    The report stays a readable size on any run: the overview lists at most
+    ``MAX_LISTED`` candidates and embeds the details of ``REPORT_DETAILS`` of
+    them (the best, the front, the best-scoring pool members), each with its
+    first ``REPORT_EVALUATIONS`` evaluations; the dashboard shows everything.
+    """
     from ._html import render_page
     from ._pagedata import candidate_detail, overview
 
     with _reader(run_dir) as reader:
-        data = {"overview": overview(reader),
-                "details": {str(cid): candidate_detail(reader, cid, limit=20_000) for cid in sorted(reader.candidates)}}
+        data: dict = {"overview": overview(reader)}
+        shown = [c["id"] for c in data["overview"]["candidates"]]
+        first = [cid for cid in _report_order(data["overview"], shown)][:REPORT_DETAILS]
+        data["details"] = {str(cid): candidate_detail(reader, cid, limit=REPORT_VALUE_CHARS,
+                                                      max_evaluations=REPORT_EVALUATIONS) for cid in first}
         page = render_page(title=f"honing report - {reader.run_dir}", data=data)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def _report_order(data: dict, shown: list[int]) -> list[int]:
+    """Best first, then the front, then the pool by score, then the rest as listed."""
+    best = [data["best"]["id"]] if data["best"] else []
+    by_id = {c["id"]: c for c in data["candidates"]}
+    front = [c for c in data["frontier"]["members"] if c in by_id]
+    pool = sorted((c for c in shown if by_id[c]["in_pool"]), key=lambda c: -(by_id[c]["score"] or -1e300))
+    return list(dict.fromkeys(best + front + pool + shown))
 
 
 def report_command(args: argparse.Namespace) -> int:

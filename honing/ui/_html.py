@@ -74,7 +74,7 @@ function renderRun(o) {
   put('subtitle', (r.objective ? 'Objective: ' + r.objective + ' — ' : '') + r.run_dir);
   const stat = (label, value) => el('div', {class: 'stat'}, el('b', {}, value), label);
   put('stats', stat('metric calls', fmt(r.metric_calls) + (r.max_metric_calls ? ' / ' + r.max_metric_calls : '')),
-    stat('best score', fmt(o.best && o.best.score)), stat('candidates in pool', o.candidates.filter(c => c.in_pool).length),
+    stat('best score', fmt(o.best && o.best.score)), stat('candidates in pool', r.pool_size + ' of ' + r.candidates_total),
     stat('proposals accepted', r.accepted + ' / ' + r.proposals), stat('sessions', r.sessions.length),
     stat('LM tokens', fmt(r.tokens)), stat('LM cost', '$' + (r.cost_usd || 0).toFixed(4)), stat('pending evaluations', r.pending));
   if (o.best) put('best', el('div', {}, 'Candidate #' + o.best.id + ', mean validation score ' + fmt(o.best.score)), componentsView(o.best.components).flat());
@@ -141,14 +141,14 @@ function renderPicker(o) {
 async function renderDetail() {
   const id = state.selected; if (id === null) return;
   const d = await getCandidate(id);
-  if (!d) { put('detail', el('span', {class: 'muted'}, 'no details for #' + id)); return; }
+  if (!d) { put('detail', el('span', {class: 'muted'}, `#${id} is not in this report, which embeds the details of the best candidates only; \`honing dashboard\` shows every candidate.`)); return; }
   const parts = [el('h3', {}, `Candidate #${d.id} (${d.origin}${d.in_pool ? '' : ', rejected'}) — mean validation score ${fmt(d.score)}`)];
   parts.push(el('h4', {}, 'Text'), componentsView(d.components).flat());
   if (d.parent_id !== null) {
     parts.push(el('h4', {}, 'Diff against parent #' + d.parent_id));
     for (const [name, lines] of Object.entries(d.diff)) if (lines) parts.push(el('pre', {class: 'diff'}, lines.map(([op, t]) => el('div', {class: op === '+' ? 'add' : op === '-' ? 'del' : ''}, op + ' ' + t))));
   }
-  parts.push(el('h4', {}, `Evaluations (${d.evaluations.length})`));
+  parts.push(el('h4', {}, `Evaluations (${d.evaluations_total > d.evaluations.length ? 'the first ' + d.evaluations.length + ' of ' + d.evaluations_total : d.evaluations.length})`));
   parts.push(el('table', {id: 'evaluations'}, el('tr', {}, ['example', 'split', 'score', 'side info / output'].map(h => el('th', {}, h))),
     d.evaluations.map(e => el('tr', {}, el('td', {}, e.key.slice(0, 12)), el('td', {}, e.split + (e.cached ? ' (cached)' : '')), el('td', {}, fmt(e.score)),
       el('td', {}, e.error ? el('div', {class: 'err'}, e.error) : null, renderValue(e.side_info),

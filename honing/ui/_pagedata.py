@@ -65,6 +65,29 @@ def _front_dict(front: Any) -> dict[str, Any]:
     }
 
 
+MAX_LISTED = 400  # candidates in the overview's list and lineage graph
+MAX_EVALUATIONS = 500  # evaluations shown per candidate
+
+
+def listed_candidates(reader: RunReader, front_members: list[int], limit: int = MAX_LISTED) -> list[int]:
+    """The candidates a page lists when there are too many to list all: best, front, pool by score, then newest.
+
+    Every candidate is still reachable by id (the dashboard's candidate API).
+    """
+    info = reader.candidate_info
+    if len(info) <= limit:
+        return sorted(info)
+    chosen: dict[int, None] = {}
+    best = reader.best_id()
+    if best is not None:
+        chosen[best] = None
+    chosen.update(dict.fromkeys(front_members))
+    scored = sorted(reader.pool, key=lambda c: -(reader.val_mean(c) if reader.val_mean(c) is not None else -1e300))
+    chosen.update(dict.fromkeys(scored))
+    chosen.update(dict.fromkeys(sorted(info, reverse=True)))
+    return sorted(list(chosen)[:limit])
+
+
 def overview(reader: RunReader, *, refresh: bool = True) -> dict[str, Any]:
     """Everything the first screen shows: run status, best candidate, trajectory, candidates, frontier."""
     if refresh:
@@ -83,11 +106,12 @@ def overview(reader: RunReader, *, refresh: bool = True) -> dict[str, Any]:
                  "reflection_lm": jsonable(_get(s, "config", "reflection", "reflection_lm"))}
                 for s in reader.sessions]
     candidates = []
-    for cid, record in sorted(reader.candidates.items()):
+    for cid in listed_candidates(reader, front["members"]):
+        record = reader.candidate_info[cid]
         candidates.append({
             "id": cid, "parents": list(record.parents), "origin": record.origin, "proposal_id": record.proposal_id,
             "in_pool": cid in pool, "on_front": cid in members, "score": _num(reader.val_mean(cid)),
-            "coverage": len(reader.val_scores(cid)), "created_at": record.created_at,
+            "coverage": reader.coverage(cid), "created_at": record.created_at,
         })
     return {
         "generated_at": time.time(),
@@ -95,13 +119,14 @@ def overview(reader: RunReader, *, refresh: bool = True) -> dict[str, Any]:
             "path": str(reader.path), "run_dir": reader.run_dir,
             "objective": header.objective if header else None, "background": header.background if header else None,
             "fingerprint": header.fingerprint if header else None,
-            "sessions": sessions, "live": bool(sessions) and sessions[-1]["closed_at"] is None,
+            "sessions": sessions, "live": reader.live,
             "metric_calls": reader.metric_calls, "max_metric_calls": reader.session_config("engine", "max_metric_calls"),
             "pending": len(reader.pending), "proposals": len(proposals),
             "accepted": sum(p.accepted for p in proposals),
             "cost_usd": sum(p.usage.cost_usd or 0.0 for p in reader.proposals),
             "tokens": sum((p.usage.prompt_tokens or 0) + (p.usage.completion_tokens or 0) for p in reader.proposals),
             "frontier_type": reader.frontier_type, "val_examples": len(reader.val_keys),
+            "candidates_total": len(reader.candidate_info), "pool_size": len(pool),
         },
         "best": None if best_id is None else {
             "id": best_id, "score": _num(reader.val_mean(best_id)),
@@ -113,12 +138,14 @@ def overview(reader: RunReader, *, refresh: bool = True) -> dict[str, Any]:
     }
 
 
-def candidate_detail(reader: RunReader, candidate_id: int, limit: int = MAX_STRING) -> dict[str, Any] | None:
+def candidate_detail(reader: RunReader, candidate_id: int, limit: int = MAX_STRING,
+                     max_evaluations: int = MAX_EVALUATIONS) -> dict[str, Any] | None:
     """One candidate: its text, the diff against its parent, its evaluations and the reflection behind it."""
-    record = reader.candidates.get(candidate_id)
-    if record is None:
+    if candidate_id not in reader.candidate_info:
         return None
-    parent = reader.candidates.get(record.parents[0]) if record.parents else None
+    record = reader.candidates[candidate_id]
+    parent = reader.candidates[record.parents[0]] if record.parents and record.parents[0] in reader.candidates \
+        else None
     diff = {}
     for name, text in record.components.items():
         before = parent.components.get(name, "") if parent is not None else None
@@ -127,13 +154,14 @@ def candidate_detail(reader: RunReader, candidate_id: int, limit: int = MAX_STRI
         "key": e.example_key, "split": e.split, "score": _num(e.score), "objective_scores": jsonable(e.objective_scores),
         "side_info": jsonable(e.side_info, limit), "output": jsonable(e.output, limit), "error": e.error,
         "duration_s": e.duration_s, "cached": e.cached,
-    } for e in reader.evaluation_details(candidate_id)]
+    } for e in reader.evaluation_details(candidate_id, limit=max_evaluations)]
+    total = reader.evaluation_count(candidate_id) if len(evaluations) >= max_evaluations else len(evaluations)
     proposal = reader.proposal_for(candidate_id)
     return {
         "id": candidate_id, "parents": list(record.parents), "origin": record.origin,
         "components": dict(record.components), "parent_id": parent.id if parent is not None else None,
-        "diff": diff, "score": _num(reader.val_mean(candidate_id)), "in_pool": candidate_id in set(reader.pool),
-        "evaluations": evaluations,
+        "diff": diff, "score": _num(reader.val_mean(candidate_id)), "in_pool": reader.views.in_pool(candidate_id),
+        "evaluations": evaluations, "evaluations_total": total,
         "proposal": None if proposal is None else {
             "id": proposal.id, "kind": proposal.kind, "accepted": proposal.accepted, "reason": proposal.reason,
             "parent_ids": list(proposal.parent_ids), "components": list(proposal.components),

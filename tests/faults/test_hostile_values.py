@@ -102,8 +102,9 @@ def test_lone_surrogates_survive_everywhere(tmp_path):
                                            "reason": "\udcff"}))
     store.close()
     with RunReader(tmp_path / "run") as reader:
-        assert (reader.proposals[0].reply, reader.proposals[0].error, reader.proposals[0].reason) == \
-            ("```\n\udc80@\n```", "x\ud800", "\udcff")
+        stored = reader.proposal(reader.proposals[0])
+        assert (stored.reply, stored.error, stored.reason) == ("```\n\udc80@\n```", "x\ud800", "\udcff")
+        assert reader.proposals[0].error == "x\ud800"
     assert sqlite3.connect(tmp_path / "run" / "honing.db").execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
@@ -167,4 +168,4 @@ def test_an_lm_reply_with_lone_surrogates_is_stored(tmp_path):
     assert result.total_metric_calls == 8
     with RunReader(tmp_path / "run") as reader:
         assert any("\udc80" in c.components["candidate"] for c in reader.candidates.values())
-        assert all(p.reply.startswith("\udcff") for p in reader.proposals)
+        assert all(reader.proposal(p).reply.startswith("\udcff") for p in reader.proposals)

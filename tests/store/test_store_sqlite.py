@@ -183,10 +183,10 @@ def test_readers_see_consistent_growing_snapshots_while_a_thread_writes(tmp_path
         while True:
             finished = done.is_set()
             reader.refresh()
-            n = len(reader.evaluations)
+            n = reader.evaluation_count()
             if n < last:
                 problems.append("evaluations went backwards")
-            if any(e.candidate_id not in reader.candidates for e in reader.evaluations):
+            if any(reader.coverage(c) and c not in reader.candidates for c in range(total)):
                 problems.append("an evaluation of an unknown candidate")
             last = n
             if finished:

@@ -1,0 +1,197 @@
+"""The derived views of a stored run (pool, scores, best, frontier, trajectory), kept as rows arrive.
+
+``RunReader`` feeds it the score columns of each record -- never side info,
+outputs or prompts -- so a run of a million evaluations costs a million small
+updates, not a million decoded records. Each view is computed once and cached
+until a record that can change it arrives.
+
+The rules are the engine's: the pool is the seeds plus every child of an
+accepted proposal, a candidate's score is its mean over the validation
+examples it was scored on (the last record of a pair wins), the best candidate
+prefers those scored on the whole valset, and the frontier is
+``honing._frontier``'s over the pool.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from array import array
+from typing import Any
+
+VAL_SPLITS = frozenset({"val", "single"})
+SEED_ORIGINS = frozenset({"seed", "generated"})
+
+
+class RunViews:
+    def __init__(self, frontier_type: str) -> None:
+        self.frontier_type = frontier_type
+        self.metric_calls = 0
+        self.evaluations = 0
+        self._known: set[int] = set()  # candidates seen
+        self._pool: set[int] = set()
+        self._admitted: set[int] = set()  # children of accepted proposals (may arrive before the candidate)
+        self._val: dict[int, dict[str, float]] = {}  # candidate -> val key -> score
+        self._objectives: dict[int, dict[str, dict[str, float]]] = {}
+        self._keys: dict[str, int] = {}  # val key -> index (interned)
+        self._key_names: list[str] = []
+        self._means: dict[int, float] = {}
+        self._front: Any = None
+        self._trajectory: dict[str, list[dict[str, Any]]] | None = None
+        # the val rows in write order, for the trajectory (16 bytes a row)
+        self._log_calls = array("q")
+        self._log_cid = array("q")
+        self._log_key = array("i")
+        self._log_score = array("d")
+
+    # -- feeding -------------------------------------------------------------------
+    def add_candidate(self, cid: int, origin: str) -> None:
+        self._known.add(cid)
+        if origin in SEED_ORIGINS or cid in self._admitted:
+            self._admit(cid)
+
+    def add_proposal(self, accepted: bool, child_id: int | None) -> None:
+        if accepted and child_id is not None:
+            self._admitted.add(child_id)
+            if child_id in self._known:
+                self._admit(child_id)
+
+    def add_evaluations(self, rows: list[tuple]) -> None:
+        """Score rows ``(seq, candidate_id, example_key, split, score, objective_scores, cached)`` in write order.
+
+        The hot loop of opening a large run (a million rows), so it binds what it uses to locals.
+        """
+        keys, names, val, means, pool = self._keys, self._key_names, self._val, self._means, self._pool
+        log_calls, log_cid, log_key, log_score = self._log_calls, self._log_cid, self._log_key, self._log_score
+        calls = self.metric_calls
+        front_dirty = False
+        nan = math.nan
+        for _seq, cid, key, split, score, objectives, cached in rows:
+            if not cached:
+                calls += 1
+            if split != "val" and split != "single":
+                continue
+            index = keys.get(key)
+            if index is None:
+                index = keys[key] = len(names)
+                names.append(key)
+            key = names[index]
+            value = nan if score is None else score
+            scores = val.get(cid)
+            if scores is None:
+                scores = val[cid] = {}
+            scores[key] = value
+            if objectives is not None and objectives != "{}":
+                self._add_objectives(cid, key, objectives)
+            means.pop(cid, None)
+            log_calls.append(calls)
+            log_cid.append(cid)
+            log_key.append(index)
+            log_score.append(value)
+            front_dirty = front_dirty or cid in pool
+        self.evaluations += len(rows)
+        self.metric_calls = calls
+        self._trajectory = None
+        if front_dirty:
+            self._front = None
+
+    def _add_objectives(self, cid: int, key: str, text: str) -> None:
+        try:
+            values = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(values, dict) and values:
+            self._objectives.setdefault(cid, {})[key] = values
+        else:
+            self._objectives.get(cid, {}).pop(key, None)
+
+    def _admit(self, cid: int) -> None:
+        if cid not in self._pool:
+            self._pool.add(cid)
+            self._front = None
+            self._trajectory = None
+
+    # -- views ---------------------------------------------------------------------
+    @property
+    def pool(self) -> list[int]:
+        return sorted(self._pool)
+
+    def in_pool(self, cid: int) -> bool:
+        return cid in self._pool
+
+    @property
+    def val_keys(self) -> list[str]:
+        return sorted(self._keys)
+
+    def val_scores(self, cid: int) -> dict[str, float]:
+        return dict(sorted(self._val.get(cid, {}).items()))
+
+    def val_objective_scores(self, cid: int) -> dict[str, dict[str, float]]:
+        return {k: dict(v) for k, v in sorted(self._objectives.get(cid, {}).items())}
+
+    def coverage(self, cid: int) -> int:
+        return len(self._val.get(cid, ()))
+
+    def val_mean(self, cid: int) -> float | None:
+        mean = self._means.get(cid)
+        if mean is None:
+            scores = self._val.get(cid)
+            if not scores:
+                return None
+            mean = self._means[cid] = sum(scores.values()) / len(scores)
+        return mean
+
+    def best_id(self) -> int | None:
+        """Highest mean validation score, preferring candidates scored on every validation example."""
+        pool = self.pool
+        means = {cid: m for cid in pool if (m := self.val_mean(cid)) is not None}
+        if not means:
+            return pool[0] if pool else None
+        n_val = len(self._keys)
+        full = {c: s for c, s in means.items() if self.coverage(c) == n_val}
+        ranked = full or means
+        return max(sorted(ranked), key=lambda c: ranked[c])
+
+    def front(self) -> Any:
+        """The Pareto front of the pool, computed as the engine does (``honing._frontier``)."""
+        if self._front is None:
+            from .._frontier import frontier_points, pareto_front
+
+            points = {}
+            for cid in self.pool:
+                found = frontier_points(self.frontier_type, self._val.get(cid, {}), self._objectives.get(cid, {}))
+                if found:
+                    points[cid] = found
+            self._front = pareto_front(points)
+        return self._front
+
+    def trajectory(self) -> dict[str, list[dict[str, Any]]]:
+        """Score against metric calls.
+
+        ``points``: each pool candidate when its validation scoring completed (its
+        mean then); ``best``: the running best of those -- the curve a user asks
+        about ("how good was the run after N evaluator calls?").
+        """
+        if self._trajectory is None:
+            self._trajectory = self._build_trajectory()
+        return self._trajectory
+
+    def _build_trajectory(self) -> dict[str, list[dict[str, Any]]]:
+        n_val = len(self._keys)
+        seen: dict[int, dict[int, float]] = {}
+        points: list[dict[str, Any]] = []
+        best: list[dict[str, Any]] = []
+        pool = self._pool
+        for calls, cid, key, score in zip(self._log_calls, self._log_cid, self._log_key, self._log_score):
+            if cid not in pool:
+                continue
+            scores = seen.setdefault(cid, {})
+            scores[key] = score
+            if len(scores) == n_val and n_val:
+                mean = sum(scores.values()) / n_val
+                if math.isnan(mean):
+                    continue
+                points.append({"calls": calls, "id": cid, "score": mean})
+                if not best or mean > best[-1]["score"]:
+                    best.append({"calls": calls, "id": cid, "score": mean})
+        return {"points": points, "best": best}

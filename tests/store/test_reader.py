@@ -1,0 +1,74 @@
+"""RunReader: incremental refreshes agree with a fresh open, and large runs stay listable."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+from honing.store import RunReader, SQLiteStore
+from honing.ui._pagedata import MAX_LISTED, candidate_detail, overview
+from tests.store._helpers import candidate, evaluation, header, proposal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+
+def _views(reader: RunReader) -> dict:
+    return {
+        "pool": reader.pool, "best": reader.best_id(), "calls": reader.metric_calls, "pending": reader.pending,
+        "means": {c: reader.val_mean(c) for c in reader.candidate_info}, "keys": reader.val_keys,
+        "trajectory": reader.trajectory(), "front": sorted(reader.front().members()),
+        "proposals": [(p.id, p.accepted, p.child_id) for p in reader.proposals],
+    }
+
+
+def test_a_refreshing_reader_sees_what_a_fresh_one_sees(tmp_path):
+    rng = random.Random(7)
+    store = SQLiteStore.for_run_dir(tmp_path / "run")
+    store.open(header(), {"config": {"engine": {"frontier_type": "instance"}}})
+    live = None
+    store.add_candidate(candidate(0))
+    for cid in range(1, 40):
+        parent = rng.randrange(cid)
+        store.add_candidate(candidate(cid, "@" * cid, parents=(parent,), origin="reflection", proposal_id=cid - 1))
+        for key in ("t1", "t2"):
+            store.start_evaluation(cid, key)
+            store.add_evaluation(evaluation(cid, key, rng.random(), split="train"))
+        store.add_proposal(proposal(cid - 1, child=cid, accepted=rng.random() < 0.5))
+        for key in ("v1", "v2", "v3"):
+            store.start_evaluation(cid, key)
+            if rng.random() < 0.9:  # some stay pending, as a crash leaves them
+                store.add_evaluation(evaluation(cid, key, rng.random()))
+        if live is None:
+            live = RunReader(tmp_path / "run")
+        elif cid % 5 == 0:
+            live.refresh()
+            with RunReader(tmp_path / "run") as fresh:
+                assert _views(live) == _views(fresh)
+    live.close()
+    store.close()
+
+
+def test_a_large_run_lists_a_bounded_page_and_the_best_first(tmp_path):
+    from _large_store import Shape, make_large_store
+
+    stats = make_large_store(tmp_path / "run", Shape(candidates=MAX_LISTED + 300, evaluations=12_000, val_size=10),
+                             log=None)
+    with RunReader(tmp_path / "run") as reader:
+        assert len(reader.candidate_info) == stats["candidates"]
+        assert reader.metric_calls == stats["evaluations"]
+        data = overview(reader)
+        listed = [c["id"] for c in data["candidates"]]
+        assert len(listed) == MAX_LISTED and data["run"]["candidates_total"] == stats["candidates"]
+        assert data["best"]["id"] in listed and set(data["frontier"]["members"]) <= set(listed)
+        unlisted = min(set(reader.candidate_info) - set(listed))
+        detail = candidate_detail(reader, unlisted, max_evaluations=2)  # every candidate is still reachable
+        assert detail is not None and len(detail["evaluations"]) <= 2
+        assert detail["evaluations_total"] >= len(detail["evaluations"])
+    from honing.ui import build_report
+    from honing.ui._cli import REPORT_DETAILS
+
+    report = build_report(str(tmp_path / "run"), tmp_path / "report.html")
+    page = report.read_text()
+    assert page.count('"components":{"candidate"') <= REPORT_DETAILS + 1  # the details, plus the best's text
+    assert report.stat().st_size < 8 * 2**20
