@@ -26,7 +26,7 @@ from ._image import Image
 from ._log import LogContext, get_log_context, log, set_log_context
 from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
 from ._refiner import DEFAULT_REFINER_PROMPT
-from ._result import Result
+from ._result import GEPAResult, Result
 from ._stopping import (
     CostCeiling,
     MaxProposals,
@@ -69,6 +69,7 @@ __all__ = [
     "EvaluatorSignatureError",
     "ExecutionResult",
     "GEPAConfig",
+    "GEPAResult",
     "GEPAState",
     "HoningError",
     "Image",

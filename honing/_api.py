@@ -8,6 +8,7 @@ hands a fixed ``Problem`` to the engine. It holds no state of its own.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -21,9 +22,11 @@ from ._gepa_callbacks import RunLink, adapt_callbacks
 from ._logging import install_default_handler
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
+from ._stopping import StopFile
 from .store import Store
 
 STR_CANDIDATE_KEY = "candidate"
+GEPA_STOP_FILE = "gepa.stop"
 DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"
 
 SideInfo = dict[str, Any]
@@ -95,6 +98,8 @@ def optimize_anything(
         refiner_lm = resolve_lm(config.refiner.refiner_lm)
     link = RunLink()
     callbacks, stoppers = adapt_callbacks(tuple(config.callbacks or ()), tuple(config.stop_callbacks or ()), link)
+    if config.engine.run_dir is not None:  # as in GEPA: creating <run_dir>/gepa.stop stops the run cleanly
+        stoppers += (StopFile(os.path.join(config.engine.run_dir, GEPA_STOP_FILE)),)
     run_config = config.replace(callbacks=callbacks, stop_callbacks=stoppers)
     store = _open_store(config)
     if config.engine.capture_stdio:

@@ -140,6 +140,12 @@ class GEPAState(RunStatus):
     def _view(self) -> PoolView:
         return pool_view(self.board, self.proposal_records)
 
+    def __getattr__(self, name: str) -> Any:  # only for names neither honing's status nor this view has
+        if name.startswith("_"):
+            raise AttributeError(name)
+        offered = sorted(n for n in dir(type(self)) if not n.startswith("_") and n not in ("of",))
+        raise AttributeError(f"honing's GEPAState has no {name!r}; it offers GEPA's {', '.join(offered)}")
+
     # GEPA's counters
     @property
     def total_num_evals(self) -> int:

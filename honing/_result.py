@@ -186,6 +186,9 @@ class Result:
         return cls(**kwargs)
 
 
+GEPAResult = Result  # GEPA's name
+
+
 def _from_gepa(data: dict[str, Any]) -> dict[str, Any]:
     """GEPA's result dict, completed with the fields honing's Result has and GEPA's lacks."""
     scores = [_score(s) for s in data.get("val_aggregate_scores") or []]

@@ -129,3 +129,32 @@ def test_gepas_own_stopper_classes_work_as_written():
 def test_honing_stoppers_still_get_the_run_status():
     result = run(stop_callbacks=lambda status: status.metric_calls >= 4 and status.best_score is not None, budget=50)
     assert result.total_metric_calls <= 6
+
+
+def test_creating_gepa_stop_in_the_run_dir_stops_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    evaluator = CountingEvaluator()
+
+    def evaluate(candidate):
+        if len(evaluator.calls) == 3:
+            (run_dir / "gepa.stop").touch()  # what a GEPA user's script does to stop a run
+        return evaluator(candidate)
+
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=50, parallel=False, run_dir=str(run_dir)),
+                       reflection=hn.ReflectionConfig(reflection_lm=growing_lm()))
+    result = hn.optimize_anything("@", evaluate, config=config)
+    assert result.stop_reason == "StopFile" and result.total_metric_calls == 4
+
+
+def test_a_gepa_state_attribute_honing_lacks_is_named():
+    seen = []
+
+    def stopper(state) -> bool:
+        try:
+            state.full_program_trace
+        except AttributeError as exc:
+            seen.append(str(exc))
+        return True
+
+    run(stop_callbacks=stopper)
+    assert "full_program_trace" in seen[0] and "total_num_evals" in seen[0]
