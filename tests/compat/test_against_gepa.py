@@ -92,17 +92,17 @@ def run_both(tmp_path: Path, program: str) -> tuple[dict, dict]:
     return results[0], results[1]
 
 
-def same_search(gepa: dict, honing: dict, *, same_calls: bool = True) -> None:
+def same_search(theirs: dict, ours: dict, *, same_calls: bool = True) -> None:
     """The same path: candidates, scores, fronts and lineage; the same (candidate, example) pairs evaluated."""
     keys = ["best", "pairs", "lm_calls", "num_candidates", "best_idx", "val_subscores",
             "per_val_instance_best_candidates", "num_val_instances", "parents"] + (["calls"] if same_calls else [])
     for key in keys:
-        assert gepa[key] == honing[key], (key, gepa[key], honing[key])
-    assert gepa["val_aggregate_scores"] == pytest.approx(honing["val_aggregate_scores"])
+        assert theirs[key] == ours[key], (key, theirs[key], ours[key])
+    assert theirs["val_aggregate_scores"] == pytest.approx(ours["val_aggregate_scores"])
 
 
 def test_multi_task_with_a_keyword_example_and_rejections(tmp_path):
-    gepa, honing = run_both(tmp_path, '''
+    theirs, ours = run_both(tmp_path, '''
         def evaluate(candidate, example):
             record(candidate, example)
             return min(version(candidate), 10) / 10 + example / 100, {"feedback": f"raise the version ({example})"}
@@ -114,12 +114,12 @@ def test_multi_task_with_a_keyword_example_and_rejections(tmp_path):
                               reflection=ReflectionConfig(reflection_lm=scripted_lm, reflection_minibatch_size=3)))
         finish(result)
     ''')
-    same_search(gepa, honing)
-    assert honing["best"] == "v5" and honing["calls"] == 3 + 5 * 3  # the second 'v0' is a repeat: not re-scored
+    same_search(theirs, ours)
+    assert ours["best"] == "v5" and ours["calls"] == 3 + 5 * 3  # the second 'v0' is a repeat: not re-scored
 
 
 def test_single_task_dict_seed_with_opt_state(tmp_path):
-    gepa, honing = run_both(tmp_path, '''
+    theirs, ours = run_both(tmp_path, '''
         def evaluate(candidate, opt_state: OptimizationState):
             best = opt_state.best_example_evals[0]["score"] if opt_state.best_example_evals else None
             record(candidate["prompt"], best)
@@ -132,16 +132,16 @@ def test_single_task_dict_seed_with_opt_state(tmp_path):
                               reflection=ReflectionConfig(reflection_lm=scripted_lm)))
         finish(result, seen=sorted(calls, key=json.dumps))
     ''')
-    same_search(gepa, honing)
-    assert gepa["seen"] == honing["seen"]  # the best score so far, as each call's opt_state showed it
-    assert honing["best"] == {"prompt": "v5"}
+    same_search(theirs, ours)
+    assert theirs["seen"] == ours["seen"]  # the best score so far, as each call's opt_state showed it
+    assert ours["best"] == {"prompt": "v5"}
 
 
 def test_generalization_with_dict_configs_callbacks_and_a_gepa_stopper(tmp_path):
     # GEPA's evaluation cache is off here: GEPA 0.1.4 keys it by an example's position, so with a separate valset
     # it takes validation scores from the training examples at the same positions. Without the cache GEPA scores
     # each parent again on every minibatch, so only the distinct (candidate, example) pairs can be compared.
-    gepa, honing = run_both(tmp_path, '''
+    theirs, ours = run_both(tmp_path, '''
         class Counter:
             def __init__(self):
                 self.events = {}
@@ -180,14 +180,14 @@ def test_generalization_with_dict_configs_callbacks_and_a_gepa_stopper(tmp_path)
                                    config=config)
         finish(result, events=counter.events)
     ''')
-    same_search(gepa, honing, same_calls=False)
-    assert gepa["calls"] > honing["calls"] == len(honing["pairs"])
-    assert gepa["events"] == honing["events"]
-    assert honing["events"]["iterations"] == 4 and honing["num_val_instances"] == 3
+    same_search(theirs, ours, same_calls=False)
+    assert theirs["calls"] > ours["calls"] == len(ours["pairs"])
+    assert theirs["events"] == ours["events"]
+    assert ours["events"]["iterations"] == 4 and ours["num_val_instances"] == 3
 
 
 def test_boolean_scores_count_as_numbers(tmp_path):
-    gepa, honing = run_both(tmp_path, '''
+    theirs, ours = run_both(tmp_path, '''
         def evaluate(candidate, example):
             record(candidate, example)
             return version(candidate) >= example
@@ -199,12 +199,12 @@ def test_boolean_scores_count_as_numbers(tmp_path):
                               reflection=ReflectionConfig(reflection_lm=scripted_lm, reflection_minibatch_size=4)))
         finish(result)
     ''')
-    same_search(gepa, honing)
-    assert honing["val_aggregate_scores"][0] == 0.25
+    same_search(theirs, ours)
+    assert ours["val_aggregate_scores"][0] == 0.25
 
 
 def test_images_built_the_gepa_way(tmp_path):
-    gepa, honing = run_both(tmp_path, '''
+    theirs, ours = run_both(tmp_path, '''
         import base64
         PIXEL = base64.b64encode(bytes.fromhex(
             "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -229,12 +229,12 @@ def test_images_built_the_gepa_way(tmp_path):
                               reflection=ReflectionConfig(reflection_lm=looking_lm)))
         finish(result, images_seen=images_seen)
     ''')
-    same_search(gepa, honing)
-    assert gepa["images_seen"] == honing["images_seen"] == [1, 1]
+    same_search(theirs, ours)
+    assert theirs["images_seen"] == ours["images_seen"] == [1, 1]
 
 
 def test_raise_on_exception_surfaces_the_evaluators_own_exception(tmp_path):
-    gepa, honing = run_both(tmp_path, '''
+    theirs, ours = run_both(tmp_path, '''
         class DataProblem(ValueError):
             pass
 
@@ -255,7 +255,7 @@ def test_raise_on_exception_surfaces_the_evaluators_own_exception(tmp_path):
         with open(OUT, "w") as handle:
             json.dump({"caught": caught}, handle)
     ''')
-    assert gepa == honing == {"caught": "example 2 has no label"}
+    assert theirs == ours == {"caught": "example 2 has no label"}
 
 
 def test_gepas_own_stopper_and_callback_classes_drive_a_honing_run(tmp_path):
