@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ._callbacks import CallbackError
 from ._config import Config, ConfigError
@@ -97,7 +97,8 @@ def optimize_anything(
         from .llm._resolve import resolve_lm
         refiner_lm = resolve_lm(config.refiner.refiner_lm)
     link = RunLink()
-    callbacks, stoppers = adapt_callbacks(tuple(config.callbacks or ()), tuple(config.stop_callbacks or ()), link)
+    user_stoppers = cast("tuple[Callable[..., Any], ...]", config.stop_callbacks)  # Config made it a tuple
+    callbacks, stoppers = adapt_callbacks(tuple(config.callbacks or ()), user_stoppers, link)
     if config.engine.run_dir is not None:  # as in GEPA: creating <run_dir>/gepa.stop stops the run cleanly
         stoppers += (StopFile(os.path.join(config.engine.run_dir, GEPA_STOP_FILE)),)
     run_config = config.replace(callbacks=callbacks, stop_callbacks=stoppers)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._callbacks import EVENTS as HONING_EVENTS
-from ._gepa_view import GEPAState, PoolView, pool_view
+from ._gepa_view import GEPAState
 
 GEPA_EVENTS = (
     "on_optimization_start", "on_optimization_end", "on_iteration_start", "on_iteration_end",
@@ -44,8 +44,20 @@ class RunLink:
         return GEPAState.of(status if status is not None else engine.status(), engine.board,
                             list(engine.proposals), engine.config.engine.frontier_type)
 
-    def view(self) -> PoolView:
-        return pool_view(self.engine.board, list(self.engine.proposals))
+
+class _Indices:
+    """GEPA's indices for the pool as it is now: cheap, so events never rebuild the whole view."""
+
+    def __init__(self, board: Any) -> None:
+        self.board = board
+        self.of = {cid: i for i, cid in enumerate(board.pool)}
+
+    def parents(self, candidate_id: int) -> list[int]:
+        return [self.of[p] for p in self.board.candidate(candidate_id).parents if p in self.of]
+
+    def mean(self, candidate_id: int) -> float:
+        mean = self.board.val_mean(candidate_id)
+        return float("-inf") if mean is None else mean
 
 
 def is_gepa_callback(obj: Any) -> bool:
@@ -86,10 +98,10 @@ class GEPACallbackBridge:
 
     def on_evaluation(self, record: Any) -> None:
         self._honing("on_evaluation", record)
-        status = self.link.engine.status()
-        limit = status.max_metric_calls
-        self._emit("on_budget_updated", iteration=self._iteration, metric_calls_used=status.metric_calls,
-                   metric_calls_delta=1, metric_calls_remaining=None if limit is None else limit - status.metric_calls)
+        budget = self.link.engine.budget
+        used, limit = budget.spent, budget.limit
+        self._emit("on_budget_updated", iteration=self._iteration, metric_calls_used=used, metric_calls_delta=1,
+                   metric_calls_remaining=None if limit is None else limit - used)
         self._maybe_valset_evaluated(record.candidate_id)
 
     def on_frontier_change(self, front: Any) -> None:
@@ -101,7 +113,7 @@ class GEPACallbackBridge:
         if record.kind == "seed_generation":
             return
         self._iteration += 1
-        view = self.link.view()
+        view = _Indices(self.link.engine.board)
         state = self.link.state()
         self._emit("on_iteration_start", iteration=self._iteration, state=state,
                    trainset_loader=list(self.link.engine.problem.train.values()))
@@ -128,23 +140,23 @@ class GEPACallbackBridge:
                    total_metric_calls=result.total_metric_calls, final_state=self.link.state())
 
     # -- GEPA's per-iteration events ---------------------------------------------------------
-    def _reflection_events(self, record: Any, view: PoolView) -> None:
+    def _reflection_events(self, record: Any, view: _Indices) -> None:
         it = self._iteration
         board = self.link.engine.board
         parent_id = record.parent_ids[0]
         parent = board.candidate(parent_id)
-        parent_idx = view.index(parent_id)
+        parent_idx = view.of.get(parent_id)
         train_keys = list(self.link.engine.problem.train)
         keys = list(record.minibatch_keys)
         evals = [board.evaluation(parent_id, k) for k in keys]
         evals = [e for e in evals if e is not None]
         self._emit("on_candidate_selected", iteration=it, candidate_idx=parent_idx,
                    candidate=dict(parent.components),
-                   score=view.val_aggregate_scores[parent_idx] if parent_idx is not None else float("-inf"))
+                   score=view.mean(parent_id))
         self._emit("on_minibatch_sampled", iteration=it, minibatch_ids=[train_keys.index(k) for k in keys
                                                                         if k in train_keys],
                    trainset_size=len(train_keys))
-        parents_of_parent = [p for p in (view.parents[parent_idx] if parent_idx is not None else []) if p is not None]
+        parents_of_parent = view.parents(parent_id)
         self._emit("on_evaluation_start", iteration=it, candidate_idx=parent_idx, batch_size=len(keys),
                    capture_traces=True, parent_ids=parents_of_parent,
                    inputs=[self.link.engine.problem.train.get(k) for k in keys], is_seed_candidate=parent_idx == 0)
@@ -171,30 +183,31 @@ class GEPACallbackBridge:
                    raw_lm_outputs={c: record.reply for c in record.components})
         self._verdict(record, view)
 
-    def _merge_events(self, record: Any, view: PoolView) -> None:
-        parents = [view.index(p) for p in record.parent_ids]
+    def _merge_events(self, record: Any, view: _Indices) -> None:
+        parents = [view.of.get(p) for p in record.parent_ids]
         child = self.link.engine.board.candidate(record.child_id).components if record.child_id is not None else {}
         self._emit("on_merge_attempted", iteration=self._iteration, parent_ids=parents, merged_candidate=dict(child))
         if record.accepted:
-            self._emit("on_merge_accepted", iteration=self._iteration, new_candidate_idx=view.index(record.child_id),
+            self._emit("on_merge_accepted", iteration=self._iteration, new_candidate_idx=view.of.get(record.child_id),
                        parent_ids=parents)
         else:
             self._emit("on_merge_rejected", iteration=self._iteration, parent_ids=parents, reason=record.reason)
         self._verdict(record, view)
 
-    def _verdict(self, record: Any, view: PoolView) -> None:
+    def _verdict(self, record: Any, view: _Indices) -> None:
         if record.accepted:  # a child scored on the whole valset already is admitted without new evaluations
             self._maybe_valset_evaluated(record.child_id)
             self._front_changed(self.link.engine.board.front)
-            self._emit("on_candidate_accepted", iteration=self._iteration, new_candidate_idx=view.index(record.child_id),
-                       new_score=record.child_score, parent_ids=[view.index(p) for p in record.parent_ids])
+            view = _Indices(self.link.engine.board)
+            self._emit("on_candidate_accepted", iteration=self._iteration, new_candidate_idx=view.of.get(record.child_id),
+                       new_score=record.child_score, parent_ids=[view.of.get(p) for p in record.parent_ids])
         elif record.kind != "merge":
             self._emit("on_candidate_rejected", iteration=self._iteration, old_score=record.parent_score,
                        new_score=record.child_score, reason=record.reason)
 
     def _front_changed(self, front: Any) -> None:
-        view = self.link.view()
-        members = {i for i in (view.index(c) for c in front.members()) if i is not None}
+        index = _Indices(self.link.engine.board).of
+        members = {index[c] for c in front.members() if c in index}
         if members == self._front:
             return
         displaced, self._front = sorted(self._front - members), members
@@ -209,22 +222,18 @@ class GEPACallbackBridge:
             self._valset_evaluated(candidate_id)
 
     def _valset_evaluated(self, candidate_id: int) -> None:
-        view = self.link.view()
-        idx = view.index(candidate_id)
-        if idx is None:
-            return
-        outputs = {}
         board = self.link.engine.board
-        for key, positions in view.val_positions.items():
+        view = _Indices(board)
+        scores, outputs = {}, {}
+        for position, key in enumerate(board.val_keys):
             record = board.evaluation(candidate_id, key)
-            for position in positions:
-                outputs[position] = None if record is None else record.output
-        best = max(range(len(view.ids)), key=lambda i: view.val_aggregate_scores[i])
-        self._emit("on_valset_evaluated", iteration=self._iteration, candidate_idx=idx,
-                   candidate=dict(view.candidates[idx]), scores_by_val_id=dict(view.val_subscores[idx]),
-                   average_score=view.val_aggregate_scores[idx], num_examples_evaluated=len(view.val_subscores[idx]),
-                   total_valset_size=len(board.val_keys), parent_ids=[p for p in view.parents[idx] if p is not None],
-                   is_best_program=best == idx, outputs_by_val_id=outputs)
+            if record is not None:
+                scores[position], outputs[position] = record.score, record.output
+        self._emit("on_valset_evaluated", iteration=self._iteration, candidate_idx=view.of[candidate_id],
+                   candidate=dict(board.candidate(candidate_id).components), scores_by_val_id=scores,
+                   average_score=view.mean(candidate_id), num_examples_evaluated=len(scores),
+                   total_valset_size=len(board.val_keys), parent_ids=view.parents(candidate_id),
+                   is_best_program=board.best_id() == candidate_id, outputs_by_val_id=outputs)
 
     # -- delivery ---------------------------------------------------------------------------
     def _emit(self, method: str, **event: Any) -> None:

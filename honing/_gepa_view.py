@@ -36,9 +36,15 @@ class PoolView:
     val_aggregate_subscores: list[dict[str, float]]
     per_objective_best_candidates: dict[str, set[int]]
     objective_pareto_front: dict[str, float]
-    discovery_eval_counts: list[int]
     num_full_val_evals: int
     val_positions: dict[str, list[int]] = field(default_factory=dict)  # example key -> its valset positions
+    board: Any = field(default=None, repr=False, compare=False)
+    proposals: Sequence[Any] = field(default=(), repr=False, compare=False)
+
+    @cached_property
+    def discovery_eval_counts(self) -> list[int]:
+        """Evaluator calls made before each candidate was accepted (0 for the seed); read on demand."""
+        return _discovery_counts(self.board, self.ids, self.proposals)
 
     def index(self, candidate_id: int) -> int | None:
         try:
@@ -75,9 +81,8 @@ def pool_view(board: Any, proposals: Sequence[Any]) -> PoolView:
         val_aggregate_subscores=objectives,
         per_objective_best_candidates=objective_at,
         objective_pareto_front=objective_value,
-        discovery_eval_counts=_discovery_counts(board, ids, proposals),
         num_full_val_evals=sum(1 for s in subscores if len(s) == len(board.val_keys)),
-        val_positions=positions,
+        val_positions=positions, board=board, proposals=tuple(proposals),
     )
 
 

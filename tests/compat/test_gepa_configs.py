@@ -260,3 +260,19 @@ def test_mypy_sees_config_fields(tmp_path, monkeypatch):
                            str(program)], capture_output=True, text=True, cwd=tmp_path)
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and "max_metric_cals" in errors[0] and ":5:" in errors[0], done.stdout
+
+
+def test_make_litellm_lm_is_a_prompt_callable_with_options(monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    pytest.importorskip("litellm")
+    _Recorder.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        model = hn.make_litellm_lm("openai/scripted-model", api_base=f"http://127.0.0.1:{server.server_address[1]}/v1",
+                                   api_key="sk-x", temperature=0.5)
+        reply = model("count @@ please")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "@@@" in reply and _Recorder.requests[0][1]["temperature"] == 0.5

@@ -232,3 +232,18 @@ def test_seed_failures_that_differ_per_example_are_feedback():
 
     result = hn.optimize_anything("@", evaluate, dataset=[1, 2], config=config())
     assert result.best_score > 0
+
+
+def _process_evaluator(candidate, example, opt_state):
+    """Module level, so a worker process can import it."""
+    best = opt_state.best_example_evals[0]["score"] if opt_state.best_example_evals else None
+    return min(candidate.count("@"), 10) / 10, {"best_before": best}
+
+
+def test_opt_state_reaches_evaluators_in_worker_processes():
+    recorder = Recorder()
+    cfg = config(max_metric_calls=6, executor="process", max_workers=1, parallel=True).replace(callbacks=[recorder])
+    hn.optimize_anything("@", _process_evaluator, dataset=[1], config=cfg)
+    befores = [e.side_info["best_before"] for e in recorder.evaluations]
+    assert befores[0] is None and befores[1:] and all(b is not None for b in befores[1:])
+    assert befores[1:] == sorted(befores[1:])  # each call sees the best score so far, which only grows
