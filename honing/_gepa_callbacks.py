@@ -217,7 +217,7 @@ class GEPACallbackBridge:
     def _maybe_valset_evaluated(self, candidate_id: int) -> None:
         board = self.link.engine.board
         if candidate_id not in self._reported and candidate_id in board.pool \
-                and board.coverage(candidate_id) == len(board.val_keys):
+                and board.coverage(candidate_id) == len(set(board.val_keys)):
             self._reported.add(candidate_id)
             self._valset_evaluated(candidate_id)
 

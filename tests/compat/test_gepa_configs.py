@@ -276,3 +276,25 @@ def test_make_litellm_lm_is_a_prompt_callable_with_options(monkeypatch):
         server.shutdown()
         server.server_close()
     assert "@@@" in reply and _Recorder.requests[0][1]["temperature"] == 0.5
+
+
+def test_a_logging_logger_as_tracking_logger_gets_records_once():
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    mine = logging.getLogger("my_app.optimizer")
+    mine.propagate = False
+    keep = Keep()
+    mine.addHandler(keep)
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=3),
+                       reflection=hn.ReflectionConfig(reflection_lm=growing_lm()),
+                       tracking=hn.TrackingConfig(logger=mine))
+    try:
+        hn.optimize_anything("@", CountingEvaluator(), config=config)
+    finally:
+        mine.removeHandler(keep)
+    estimates = [r for r in records if "estimate" in r.getMessage()]
+    assert len(estimates) == 1 and estimates[0].name.startswith("honing")
