@@ -12,7 +12,10 @@ it (allclose) and beat its CUDA time; the candidate may use ``torch.utils.cpp_ex
 
 from __future__ import annotations
 
+import glob
 import math
+import os
+import stat
 from typing import Any
 
 import honing as hn
@@ -223,9 +226,14 @@ def gpu_evaluate(candidate: str) -> tuple[float, dict[str, Any]]:
 
     The reference model's own source is run inside the sandbox (``exec`` there, on trusted text);
     the CUDA driver needs a large address space, so the memory limit is lifted for this check.
+    The sandbox shows the code nothing of the host it is not given: the GPU's device files and
+    the CUDA toolkit (for ``load_inline``) are listed here.
     """
     code = f"_REFERENCE = {GPU_REFERENCE!r}\n" + candidate + GPU_HARNESS
-    result = hn.run_code(code, "_gpu_check", timeout=300, memory_mb=1 << 22, max_processes=512)
+    devices = [p for p in sorted(glob.glob("/dev/nvidia*")) if stat.S_ISCHR(os.stat(p).st_mode)]
+    toolkit = [p for p in ("/usr/local/cuda", "/opt/cuda", "/sys/bus/pci", "/sys/devices") if os.path.exists(p)]
+    result = hn.run_code(code, "_gpu_check", timeout=300, memory_mb=1 << 22, max_processes=512,
+                         devices=devices, readable=toolkit)
     if not result.ok:
         return 0.0, {"error": result.feedback(2000)}
     report = result.value

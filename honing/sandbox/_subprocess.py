@@ -94,7 +94,7 @@ def run_subprocess(code: str, entry_point: str | None, args: tuple, kwargs: dict
         return ExecutionResult(ok=False, error=f"arguments are not serializable: {exc}")
     as_root = os.geteuid() == 0
     uid = _allocate_uid() if as_root else None
-    base = tempfile.mkdtemp(prefix="honing-sbx-")
+    base = tempfile.mkdtemp(prefix=f"honing-sbx-{os.getpid()}-")
     if "cgroups" in options.refuse:
         cgroup = CallCgroup(notes=["cgroups not used (refused for a test)"])
     else:
@@ -294,11 +294,14 @@ class _Pump:
         self.exited = True
         self.grace_until = time.monotonic() + _GRACE_S
         # With a PID namespace everything is gone already; without one, kill what is left.
-        self.cgroup.kill()
-        if self.uid is not None and not self._pid_namespace():
-            from ._sweep import sweep_uid
+        emptied = self.cgroup.kill() if self.cgroup.directories else False
+        if not self._pid_namespace():
+            if self.uid is not None:
+                from ._sweep import sweep_uid
 
-            self.collected.swept = sweep_uid(self.uid)
+                self.collected.swept = sweep_uid(self.uid)
+            elif self.cgroup.directories:
+                self.collected.swept = emptied
 
     def _pid_namespace(self) -> bool:
         from ._verdict import setup_report

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +182,10 @@ def _from_result_channel(c: Collected, options: Options, entry_point: str | None
     if entry_point is None:
         return ExecutionResult(ok=True, **common)
     limits = _codec.Limits(max_bytes=options.max_result_bytes)
+    started = time.monotonic()
     try:
         value = _codec.decode(frames[1][1], limits)
     except _codec.DecodeError as exc:
         return fail(f"the return value was refused: {exc}")
+    common["duration"] = c.duration + (time.monotonic() - started)  # decoding is part of the call
     return ExecutionResult(ok=True, value=value, **common)
