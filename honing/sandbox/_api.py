@@ -99,12 +99,16 @@ def run_code(
         shown.append(full)
         if note:
             notes.append(note)
+    cwd_path = _check_cwd(cwd)
+    if cwd_path and as_root and os.stat(cwd_path).st_mode & 0o003 != 0o003:
+        notes.append(f"cwd {cwd_path} is not writable by other users; the code runs as a throwaway uid and "
+                     "cannot write there (chmod o+wx it, or leave cwd unset and use files=)")
     options = Options(
         timeout=float(timeout), memory_mb=memory_mb, cpu_seconds=cpu_seconds, max_processes=max_processes,
         file_size_mb=file_size_mb, max_output_bytes=max_output_bytes, max_result_bytes=max_result_bytes,
         network=bool(network), scratch_mb=scratch_mb or memory_mb,
         env=MappingProxyType({str(k): str(v) for k, v in (env or {}).items()}),
-        cwd=_check_cwd(cwd), stdin=stdin.encode("utf-8") if isinstance(stdin, str) else stdin,
+        cwd=cwd_path, stdin=stdin.encode("utf-8") if isinstance(stdin, str) else stdin,
         files=MappingProxyType(_check_files(files)), readable=tuple(shown),
         devices=tuple(check_device(p) for p in _paths("devices", devices)),
     )

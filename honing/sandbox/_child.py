@@ -224,7 +224,11 @@ class Monitor:
             try:
                 self.become_worker()  # ends the process
             except BaseException as exc:  # noqa: BLE001 - before the code ran: say why, end here
-                os.write(2, f"honing.sandbox: the worker could not start: {type(exc).__name__}: {exc}\n".encode())
+                why = _worker.fail_envelope(f"the sandbox could not start the code: {type(exc).__name__}: {exc}")
+                try:
+                    _worker.send(self.result_fd, b"R", _codec.encode(why))
+                except OSError:
+                    pass
             os._exit(70)
         os.close(self.result_fd)
         while True:  # reap everything; orphans of the code are re-parented to us

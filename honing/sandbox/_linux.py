@@ -53,7 +53,7 @@ _X86_64 = {
     "name_to_handle_at": 303, "open_by_handle_at": 304, "clock_adjtime": 305, "setns": 308,
     "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "finit_module": 313,
     "kexec_file_load": 320, "bpf": 321, "userfaultfd": 323,
-    "clone": 56, "ioctl": 16, "capset": 126,
+    "clone": 56, "ioctl": 16, "capset": 126, "socket": 41,
 }
 _AARCH64 = {
     "lookup_dcookie": 18, "ioctl": 29, "umount2": 39, "mount": 40, "pivot_root": 41,
@@ -66,7 +66,7 @@ _AARCH64 = {
     "fanotify_init": 262, "name_to_handle_at": 264, "open_by_handle_at": 265,
     "clock_adjtime": 266, "setns": 268, "process_vm_readv": 270, "process_vm_writev": 271,
     "kcmp": 272, "finit_module": 273, "bpf": 280, "userfaultfd": 282, "kexec_file_load": 294,
-    "capset": 91,
+    "capset": 91, "socket": 198,
 }
 # numbers from 403 on are shared by every architecture
 _COMMON = {

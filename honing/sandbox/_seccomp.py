@@ -8,7 +8,10 @@ sandbox use: the keyring (``keyctl``, ``add_key``, ``request_key``), ``io_uring_
 ``userfaultfd``, every mount-family call, ``unshare``/``setns`` and ``clone`` with any
 ``CLONE_NEW*`` flag (so no nested user namespace), module and kexec loading, file
 handles (``open_by_handle_at``), clock and host-name changes, and the ``TIOCSTI`` /
-``TIOCLINUX`` terminal ioctls. Denied calls fail with ``EPERM``. ``clone3`` fails with
+``TIOCLINUX`` terminal ioctls. Denied calls fail with ``EPERM``. Sockets are limited to
+the families programs use (unix, IPv4, IPv6, netlink): the others are rarely used kernel
+code (a history of exploits), and ``AF_VSOCK`` would talk to the hypervisor past the
+network namespace; they fail with ``EAFNOSUPPORT``. ``clone3`` fails with
 ``ENOSYS`` (its flags sit behind a pointer seccomp cannot read), which makes the C library
 fall back to ``clone``. System calls of a foreign ABI (i386 ``int 0x80``, x32, arm32) fail
 with ``ENOSYS``.
@@ -49,6 +52,7 @@ _LD_ABS_W, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW = 0x7FFF0000
 _ERRNO = 0x00050000
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
+SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
 _X32_BIT = 0x40000000
 # offsets in struct seccomp_data: nr, arch, then args[] (low 32 bits first on little-endian)
 _NR, _ARCH, _ARG0, _ARG1 = 0, 4, 16, 24
@@ -91,6 +95,14 @@ def build_program() -> bytes:
         _op(_JEQ, _TIOCSTI, jt=1),
         _op(_JEQ, _TIOCLINUX, jf=1),
         _op(_RET, eperm),
+        _op(_RET, _ALLOW),
+    ]
+    allowed = [_op(_JEQ, family, jt=len(SOCKET_FAMILIES) - i) for i, family in enumerate(SOCKET_FAMILIES)]
+    prog += [  # socket: only the usual address families
+        _op(_JEQ, nr["socket"], jf=len(allowed) + 3),
+        _op(_LD_ABS_W, _ARG0),
+        *allowed,
+        _op(_RET, _ERRNO | errno.EAFNOSUPPORT),
         _op(_RET, _ALLOW),
     ]
     for name in DENIED:

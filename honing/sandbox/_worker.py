@@ -120,8 +120,11 @@ def _user_traceback(exc):
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
-def _fail(error, tb=None):
+def fail_envelope(error, tb=None):
     return {"ok": False, "error": _clip(error), "traceback": _clip(tb)}
+
+
+_fail = fail_envelope
 
 
 def execute(code, entry, args, kwargs, max_result_bytes):

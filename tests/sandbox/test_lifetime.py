@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -199,3 +202,19 @@ def _children_of(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return found
+
+
+def _census() -> tuple[int, int, int, int]:
+    tmp = tempfile.gettempdir()
+    return (len(os.listdir("/proc/self/fd")), threading.active_count(), len(_children_of(os.getpid())),
+            sum(n.startswith(f"honing-sbx-{os.getpid()}-") for n in os.listdir(tmp)))
+
+
+def test_concurrent_calls_leak_no_descriptors_threads_processes_or_directories():
+    code = "import os, time\ndef f(i):\n    if os.fork() == 0:\n        time.sleep(30)\n    return i\n"
+    before = _census()
+    with ThreadPoolExecutor(24) as pool:
+        results = list(pool.map(lambda i: run_code(code, "f", (i,), timeout=60), range(24)))
+    assert [r.value for r in results] == list(range(24)), [r.error for r in results if not r.ok]
+    time.sleep(0.2)
+    assert _census() == before

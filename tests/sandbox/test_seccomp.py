@@ -63,6 +63,14 @@ def test_tiocsti_cannot_push_input_into_a_terminal():
     assert r.ok and r.value == errno.EPERM, r.value
 
 
+@pytest.mark.parametrize("family", [17, 38, 40])  # AF_PACKET, AF_ALG, AF_VSOCK
+def test_unusual_socket_families_are_refused(family):
+    code = ("import socket\ndef f(family):\n    try:\n        socket.socket(family, socket.SOCK_DGRAM).close()\n"
+            "    except OSError as exc:\n        return exc.errno\n    return 'created'\n")
+    r = run_code(code, "f", (family,), timeout=10)
+    assert r.ok and r.value == errno.EAFNOSUPPORT, r.value
+
+
 def test_clone3_reports_enosys_and_threads_and_subprocesses_still_work():
     code = (RAW + "import subprocess, threading\n"
             "def g(number):\n"
