@@ -41,8 +41,7 @@ from honing.store._rows import (
 
 OBJECTIVE = "Answer the customer's billing question correctly, politely and in at most three sentences."
 BACKGROUND = "Refunds are possible within 30 days. Annual plans are billed up front. Never promise a discount."
-WORDS = ("refund invoice plan annual monthly charge customer policy discount upgrade downgrade account "
-         "billing cycle payment card receipt support escalate apologize explain verify").split()
+WORDS = ["refund", "invoice", "plan", "annual", "monthly", "charge", "customer", "policy", "discount", "upgrade", "downgrade", "account", "billing", "cycle", "payment", "card", "receipt", "support", "escalate", "apologize", "explain", "verify"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,7 @@ def make_large_store(path: str | Path, shape: Shape = Shape(), *, log=print) -> 
 
     def flush(force: bool = False) -> None:
         if len(batch) >= 2000 or (force and batch):
-            store._write(list(batch), list(blobs), "writing the synthetic run")  # noqa: SLF001 - batched
+            store._write(list(batch), list(blobs), "writing the synthetic run")
             batch.clear()
             blobs.clear()
 
@@ -155,7 +154,7 @@ def make_large_store(path: str | Path, shape: Shape = Shape(), *, log=print) -> 
                                 minibatch_keys=tuple(minibatch),
                                 usage=LMUsage(prompt_tokens=1200, completion_tokens=400, cost_usd=0.002,
                                               duration_s=2.0, model="synthetic"), created_at=now)
-        batch.append((INSERT_PROPOSAL, proposal_params(record, encoder())))
+        batch.append((INSERT_PROPOSAL, proposal_params(record, encoder(), store._packer)))
         counts["proposals"] += 1
         if accepted:
             pool.append(cid)

@@ -36,8 +36,8 @@ from ._sqlite import SQLiteStore
 
 __all__ = [
     "DB_FILENAME",
-    "EvaluatorChangedError",
     "SCHEMA_VERSION",
+    "EvaluatorChangedError",
     "MemoryStore",
     "RunHeader",
     "RunReader",

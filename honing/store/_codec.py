@@ -38,7 +38,8 @@ import math
 import pickle
 import reprlib
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._images import image_from_payload, image_payload, is_image
 
@@ -99,8 +100,9 @@ def utf8_safe_json(value: Any) -> str:
 class Encoder:
     """Turns a value into JSON text, sending large leaves to ``put_blob``. Never raises for a value."""
 
-    def __init__(self, put_blob: PutBlob) -> None:
+    def __init__(self, put_blob: PutBlob, *, blob_strings: bool = True) -> None:
         self._put = put_blob
+        self._blob_strings = blob_strings  # False: long strings stay inline (for text compressed as a whole)
         self._path: set[int] = set()  # ids of the containers being encoded (cycle detection)
         self._nodes = 0
 
@@ -113,6 +115,13 @@ class Encoder:
             self._path.clear()
             encoded = self._pickled(value)
         return utf8_safe_json(encoded)
+
+    def dumps_packed(self, value: Any, packer: Any) -> str:
+        """Like ``dumps``, compressed as a whole by ``packer`` (a ``_prompts.PromptPacker``)."""
+        if value is None:
+            return "null"
+        inline = Encoder(self._put, blob_strings=False).dumps(value)
+        return utf8_safe_json(packer.pack(inline, self._put))
 
     def _blob(self, kind: str, payload: bytes) -> dict[str, str]:
         digest = blob_hash(kind, payload)
@@ -148,10 +157,11 @@ class Encoder:
     def _str(self, value: str) -> Any:
         if len(value) < BLOB_MIN_CHARS:
             return value
-        payload = value.encode("utf-8", "surrogatepass")
-        if len(payload) > MAX_VALUE_BYTES:
+        if len(value) * 4 > MAX_VALUE_BYTES and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
             return _cut("str", value, len(value), "characters")
-        return self._blob("str", payload)
+        if not self._blob_strings:
+            return value
+        return self._blob("str", value.encode("utf-8", "surrogatepass"))
 
     def _bytes(self, value: bytes) -> Any:
         if len(value) < BLOB_MIN_CHARS:
@@ -281,6 +291,10 @@ class Decoder:
             return self._unpickled(value)
         if tag == "repr":
             return Opaque(value["v"])
+        if tag == "zjson":
+            from ._prompts import unpack
+
+            return self._dec(json.loads(unpack(value, self._get)))
         if tag == "cut":
             return Opaque(f"{value['v']}\n[... cut: the {value['type']} value was {value['size']:,} {value['unit']}; "
                           f"the run store keeps values up to {MAX_VALUE_BYTES // 2**20} MiB]")
@@ -313,7 +327,7 @@ class Decoder:
             return payload
         if kind == "image":
             return image_from_payload(payload, self.unpickle)
-        if kind == "pickle":  # only reached through a "pickle" tag
+        if kind in ("pickle", "zdict"):  # only reached through a "pickle" or "zjson" tag
             return payload
         raise ValueError(f"unknown blob kind {kind!r} in the run store")
 

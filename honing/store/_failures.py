@@ -13,7 +13,13 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ._base import StoreDamagedError, StoreError, StoreFullError, StoreInUseError, StoreReadOnlyError
+from ._base import (
+    StoreDamagedError,
+    StoreError,
+    StoreFullError,
+    StoreInUseError,
+    StoreReadOnlyError,
+)
 
 NEW_RUN_DIR = "point run_dir at a new directory (or move this file away) to start a fresh run"
 

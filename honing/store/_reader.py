@@ -97,7 +97,7 @@ class CandidateTable(Mapping[int, CandidateRecord]):
             raise KeyError(cid)
         record = self._cache.get(cid)
         if record is None:
-            record = self._cache[cid] = self._reader._load_candidate(cid)  # noqa: SLF001
+            record = self._cache[cid] = self._reader._load_candidate(cid)
             if len(self._cache) > 256:
                 self._cache.popitem(last=False)
         return record

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+
 from .._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
 from ._base import RunHeader
 from ._codec import Decoder, Encoder, unpack_payload
+from ._prompts import PromptPacker
 
 CANDIDATE_COLUMNS = "id, components, parents, origin, proposal_id, created_at"
 EVALUATION_COLUMNS = ("candidate_id, example_key, split, score, objective_scores, side_info, output, duration_s, "
@@ -83,10 +85,12 @@ def evaluation_from_row(row: tuple, dec: Decoder | None) -> EvaluationRecord:
     )
 
 
-def proposal_params(record: ProposalRecord, enc: Encoder) -> tuple:
+def proposal_params(record: ProposalRecord, enc: Encoder, packer: PromptPacker | None = None) -> tuple:
+    """``packer`` compresses the prompt against a recent one (see ``_prompts``); without it, plain JSON."""
     usage = record.usage
+    prompt = enc.dumps(record.prompt) if packer is None else enc.dumps_packed(record.prompt, packer)
     return (record.id, record.kind, json.dumps(list(record.parent_ids)), enc.dumps(list(record.components)),
-            enc.dumps(record.prompt), text_param(record.reply), record.child_id, int(record.accepted),
+            prompt, text_param(record.reply), record.child_id, int(record.accepted),
             text_param(record.reason),
             _real(record.parent_score), _real(record.child_score), enc.dumps(list(record.minibatch_keys)),
             usage.prompt_tokens, usage.completion_tokens, usage.cost_usd, usage.duration_s, text_param(usage.model),

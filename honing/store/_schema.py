@@ -9,7 +9,8 @@ one would misread, so both are refused rather than guessed at. An older
 version is brought up to date by ``migrate`` when a writer opens it (readers
 read every version without changing the file).
 
-Versions: 1 -- the first layout; 2 -- ``sessions.heartbeat_at`` (liveness).
+Versions: 1 -- the first layout; 2 -- ``sessions.heartbeat_at`` (liveness); 3 -- prompts compressed
+against a stored dictionary (the ``zjson`` value tag, ``zdict`` blobs; no table changes).
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ import sqlite3
 from pathlib import Path
 
 from ._base import StoreDamagedError, StoreError
-from ._failures import NEW_RUN_DIR, damaged_error, read_only_location, sqlite_code, translate
+from ._failures import (
+    NEW_RUN_DIR,
+    damaged_error,
+    read_only_location,
+    sqlite_code,
+    translate,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_FILENAME = "honing.db"
 
 SCHEMA = """
@@ -107,6 +114,7 @@ logger = logging.getLogger("honing.store")
 # transaction, by a writer; readers understand every version without changing the file)
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE sessions ADD COLUMN heartbeat_at REAL",),
+    2: (),  # new value encodings only: older readers must refuse the file, nothing to convert
 }
 _MAGIC = b"SQLite format 3\x00"
 
@@ -136,7 +144,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def _open(path: Path, readonly: bool) -> sqlite3.Connection:
-    options = dict(check_same_thread=False, timeout=30.0, isolation_level=None)
+    options: dict = {"check_same_thread": False, "timeout": 30.0, "isolation_level": None}
     try:
         if not readonly:
             return sqlite3.connect(str(path), **options)

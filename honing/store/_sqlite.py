@@ -44,6 +44,7 @@ from ._base import RunHeader, StoredRun, StoreError, StoreInUseError, check_resu
 from ._codec import Decoder, Encoder, pack_payload
 from ._failures import damaged_error, translate
 from ._liveness import HEARTBEAT_S, STALE_AFTER_S, Heartbeat, LockState, WriterLock
+from ._prompts import PromptPacker
 from ._rows import (
     CANDIDATE_COLUMNS,
     EVALUATION_COLUMNS,
@@ -89,6 +90,7 @@ class SQLiteStore:
         self._heartbeat: Heartbeat | None = None
         self._checkpointer: sqlite3.Connection | None = None
         self._commits = 0
+        self._packer = PromptPacker()
         self._conn: sqlite3.Connection | None = self._connect()  # fail early on a foreign or damaged file
 
     @classmethod
@@ -356,7 +358,7 @@ class SQLiteStore:
 
     def add_proposal(self, record: ProposalRecord) -> None:
         enc, blobs = self._encoder()
-        self._write([(INSERT_PROPOSAL, proposal_params(record, enc))], blobs, "storing a proposal")
+        self._write([(INSERT_PROPOSAL, proposal_params(record, enc, self._packer))], blobs, "storing a proposal")
 
     def close(self) -> None:
         if self._heartbeat is not None:
@@ -390,7 +392,7 @@ def _insert_blobs(conn: sqlite3.Connection, blobs) -> None:
 
 
 class _Pending:
-    __slots__ = ("statements", "blobs", "what", "done", "error")
+    __slots__ = ("blobs", "done", "error", "statements", "what")
 
     def __init__(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str) -> None:
         self.statements = statements

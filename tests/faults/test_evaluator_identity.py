@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 import json
+import logging
 import sqlite3
 
 import pytest
@@ -119,6 +119,6 @@ def test_identity_of_the_usual_callables():
     assert evaluator_identity(len) == ("builtins.len", None)
     import functools
     assert evaluator_identity(functools.partial(plain)) == evaluator_identity(plain)
-    one = lambda c: 1.0  # noqa: E731
-    two = lambda c: 2.0  # noqa: E731
+    one = lambda c: 1.0
+    two = lambda c: 2.0
     assert evaluator_identity(one)[1] != evaluator_identity(two)[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import shutil
-import zlib
 import struct
+import zlib
 from pathlib import Path
 
 import pytest

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 import honing as hn
 from honing.store import RunReader, SQLiteStore
 from honing.store._codec import MAX_VALUE_BYTES, Opaque

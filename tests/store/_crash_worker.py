@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import honing as hn  # noqa: E402
+import honing as hn
 
 run_dir, call_log, budget, result_json = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,8 +25,8 @@ def _codec():
 
 
 def _same(a, b) -> bool:
-    if isinstance(a, float) and a != a:
-        return isinstance(b, float) and b != b
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
     if type(a) is not type(b):
         return False
     if isinstance(a, (list, tuple)):

@@ -6,8 +6,7 @@ import threading
 
 import pytest
 
-from honing.store import MemoryStore, StoreMismatchError
-from honing.store import SQLiteStore
+from honing.store import MemoryStore, SQLiteStore, StoreMismatchError
 from tests.store._helpers import candidate, evaluation, header, proposal
 
 

@@ -14,8 +14,15 @@ from pathlib import Path
 import pytest
 
 from honing._records import EvaluationRecord
-from honing.store import MemoryStore, StoreError, StoreMismatchError
-from honing.store import RunReader, SQLiteStore, default_run_dir, open_store
+from honing.store import (
+    MemoryStore,
+    RunReader,
+    SQLiteStore,
+    StoreError,
+    StoreMismatchError,
+    default_run_dir,
+    open_store,
+)
 from honing.store._schema import SCHEMA_VERSION
 from tests.store._helpers import candidate, evaluation, header, proposal
 
@@ -99,7 +106,7 @@ def test_a_repeated_big_trace_is_stored_once(tmp_path):
     trace = "".join(f"step {i}: something happened\n" for i in range(4000))
     assert len(trace) > 100_000
     db = sqlite3.connect(store.path)
-    blobs = lambda: db.execute("SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()  # noqa: E731
+    blobs = lambda: db.execute("SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
     before = blobs()
     store.add_evaluation(evaluation(0, "a", 0.1, side_info={"trace": trace, "score": 1}))
     store.add_evaluation(evaluation(1, "b", 0.7, side_info={"trace": trace, "score": 2}, output=trace))
@@ -261,3 +268,22 @@ def test_write_cost_is_small(tmp_path):
         store.add_evaluation(evaluation(0, f"k{i}", side_info={"trace": "x" * 2000}))
     per_eval = (time.perf_counter() - started) / 200
     assert per_eval < 0.01, f"{per_eval * 1000:.2f} ms per evaluation"
+
+
+def test_a_version_1_store_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path):
+    store = _open(tmp_path)
+    store.add_candidate(candidate(0))
+    store.add_evaluation(evaluation(0, "k", 0.75))
+    store.add_proposal(proposal(0, child=None, accepted=False))
+    store.close()
+    db = sqlite3.connect(store.path)  # the layout version 1 wrote: no heartbeat column
+    db.execute("ALTER TABLE sessions DROP COLUMN heartbeat_at")
+    db.execute("UPDATE honing_meta SET value='1' WHERE key='schema_version'")
+    db.commit()
+    with RunReader(store.path) as reader:
+        assert reader.val_mean(0) == 0.75 and reader.sessions[0]["heartbeat_at"] is None
+    assert db.execute("SELECT value FROM honing_meta WHERE key='schema_version'").fetchone() == ("1",)
+    run = SQLiteStore(store.path).open(header(), {"n": 2})
+    assert [e.score for e in run.evaluations] == [0.75] and run.proposals[0].prompt == proposal(0).prompt
+    assert db.execute("SELECT value FROM honing_meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    assert [row[1] for row in db.execute("PRAGMA table_info(sessions)")][-1] == "heartbeat_at"
