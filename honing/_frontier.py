@@ -254,56 +254,168 @@ def pareto_front(points: Mapping[int, Mapping[str, float]]) -> ParetoFront:
 
 
 class FrontierTracker:
-    """A frontier kept up to date as candidates' points arrive one at a time.
+    """A frontier kept up to date one point at a time.
 
-    An update only recomputes the coordinates the candidate had or now has, so
-    scoring a valset example by example stays cheap; the result always equals
-    ``pareto_front`` of the latest points (the tests hold it to that). Not
-    thread-safe by itself: the owner (the scoreboard) serialises access.
+    ``set(candidate, key, value)`` costs O(1) amortized: a new or rising value
+    only meets the key's current best, and a key is recomputed from all its
+    values only when one of its leaders falls or leaves (which happens to
+    averaged objective points while a candidate is still being scored, never
+    to per-example points). The result always equals ``pareto_front`` of the
+    latest points (the tests hold it to that). Lead counts are kept as they
+    change; the snapshot (``front``) and the non-dominated set are built on
+    demand and cached until the next change. Not thread-safe by itself: the
+    owner (the scoreboard) serialises access.
     """
 
     def __init__(self) -> None:
         self._points: dict[int, dict[str, float]] = {}
-        self._values: dict[str, dict[int, float]] = {}
-        self._leaders: dict[str, frozenset[int]] = {}
+        self._leaders: dict[str, set[int]] = {}
         self._best: dict[str, float] = {}
+        self._lead_count: dict[int, int] = {}
+        self.version = 0  # bumped whenever some key's leaders or best value change
+        self._state = 0  # bumped whenever any point changes
         self._front: ParetoFront | None = None
+        self._non_dominated: tuple[int, frozenset[int]] | None = None
+
+    # -- updates ----------------------------------------------------------------------
+    def set(self, candidate_id: int, key: str, value: float | None) -> bool:
+        """Set (or with None remove) one coordinate; returns whether a leader or best value changed."""
+        if value is not None and not _is_number(value):
+            value = None
+        points = self._points.setdefault(candidate_id, {})
+        old = points.get(key)
+        if value == old:
+            return False
+        if value is None:
+            del points[key]
+        else:
+            points[key] = float(value)
+        self._state += 1  # points changed: the snapshot and the dominance cache are stale
+        self._front = None
+        leaders = self._leaders.get(key)
+        if leaders is None:
+            if value is None:
+                return False
+            self._leaders[key] = set()
+            self._best[key] = float(value)
+            return self._replace_leaders(key, {candidate_id})
+        if candidate_id in leaders and (value is None or value < old):  # type: ignore[operator]
+            return self._recompute(key)
+        if value is None:
+            return False
+        best = self._best[key]
+        if value > best:
+            self._best[key] = value
+            keep = {c for c in leaders if _tied(self._points[c][key], value)}
+            keep.add(candidate_id)
+            if not self._replace_leaders(key, keep):
+                self.version += 1
+            return True
+        if candidate_id not in leaders and _tied(value, best):
+            return self._replace_leaders(key, leaders | {candidate_id})
+        return False
 
     def update(self, candidate_id: int, points: Mapping[str, float]) -> bool:
-        """Replace a candidate's points; returns whether any key's leaders or best value changed.
-
-        A member whose points change without changing who leads where does
-        not count as a change (its ``non_dominated`` standing may still move,
-        and ``front`` reflects that).
-        """
+        """Replace all of a candidate's points; returns whether any key's leaders or best value changed."""
         candidate_id = int(candidate_id)
         new = _clean(points)
         old = self._points.get(candidate_id, {})
-        if candidate_id in self._points and new == old:
-            return False
-        self._points[candidate_id] = new
         changed = False
-        for key in set(old) | set(new):
-            values = self._values.setdefault(key, {})
-            if key in new:
-                values[candidate_id] = new[key]
-            else:
-                values.pop(candidate_id, None)
-            before = (self._best.get(key), self._leaders.get(key))
-            if values:
-                self._best[key], self._leaders[key] = _leaders_of(values)
-            else:
-                del self._values[key]
-                self._best.pop(key, None)
-                self._leaders.pop(key, None)
-            changed = changed or before != (self._best.get(key), self._leaders.get(key))
-        self._front = None
+        for key in list(old) + [k for k in new if k not in old]:
+            changed = self.set(candidate_id, key, new.get(key)) or changed
+        self._points.setdefault(candidate_id, {})
         return changed
+
+    def _recompute(self, key: str) -> bool:
+        values = {c: p[key] for c, p in self._points.items() if key in p}
+        if not values:
+            self._replace_leaders(key, set())
+            del self._leaders[key], self._best[key]
+            return True
+        best, leaders = _leaders_of(values)
+        changed = best != self._best[key]
+        self._best[key] = best
+        if self._replace_leaders(key, set(leaders)):
+            return True
+        if changed:
+            self.version += 1
+        return changed
+
+    def _replace_leaders(self, key: str, new: set[int]) -> bool:
+        old = self._leaders[key]
+        if new == old:
+            return False
+        for c in old - new:
+            self._lead_count[c] -= 1
+            if not self._lead_count[c]:
+                del self._lead_count[c]
+        for c in new - old:
+            self._lead_count[c] = self._lead_count.get(c, 0) + 1
+        self._leaders[key] = new
+        self.version += 1
+        return True
+
+    # -- reading (the same read interface as ``ParetoFront``) ---------------------------
+    def best_value(self, key: str) -> float | None:
+        return self._best.get(key)
+
+    @property
+    def best(self) -> Mapping[str, float]:
+        return MappingProxyType(self._best)
+
+    @property
+    def leaders(self) -> Mapping[str, set[int]]:
+        return MappingProxyType(self._leaders)
+
+    def members(self) -> frozenset[int]:
+        return frozenset(self._lead_count)
+
+    def lead_counts(self) -> Mapping[int, int]:
+        """Each member's number of led keys (a live view: do not modify)."""
+        return self._lead_count
+
+    def non_dominated(self) -> frozenset[int]:
+        """Members no other member dominates (see ``ParetoFront.non_dominated``), cached per version.
+
+        A member that leads some key alone cannot be dominated (a dominator
+        would have to tie it there), so only members without a key of their
+        own are checked, and only against the members that co-lead every key
+        they lead.
+        """
+        if self._non_dominated is not None and self._non_dominated[0] == self._state:
+            return self._non_dominated[1]
+        led: dict[int, list[str]] = {}
+        for key, ids in self._leaders.items():
+            for c in ids:
+                led.setdefault(c, []).append(key)
+        kept = set()
+        for b, keys in led.items():
+            if any(len(self._leaders[k]) == 1 for k in keys):
+                kept.add(b)
+                continue
+            rivals: set[int] | None = None
+            for k in sorted(keys, key=lambda k: len(self._leaders[k])):
+                rivals = (self._leaders[k] - {b}) if rivals is None else rivals & self._leaders[k]
+                if not rivals:
+                    break
+            snapped_b = self._snapped(b)
+            if not rivals or not any(_dominates(self._snapped(a), snapped_b) for a in sorted(rivals)):
+                kept.add(b)
+        result = frozenset(kept)
+        self._non_dominated = (self._state, result)
+        return result
+
+    def _snapped(self, candidate_id: int) -> dict[str, float]:
+        out = {}
+        for key, value in self._points[candidate_id].items():
+            best = self._best.get(key)
+            out[key] = best if best is not None and _tied(value, best) else value
+        return out
 
     @property
     def front(self) -> ParetoFront:
         if self._front is None:
-            self._front = _freeze(self._leaders, self._best, self._points)
+            self._front = _freeze({k: frozenset(v) for k, v in self._leaders.items()}, self._best, self._points)
         return self._front
 
     @property

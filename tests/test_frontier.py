@@ -212,6 +212,8 @@ def test_incremental_matches_from_scratch(updates):
         assert tracker.front == after
         assert changed == (before.leaders != after.leaders or before.best != after.best)
         assert tracker.front.non_dominated() == after.non_dominated()
+        assert tracker.non_dominated() == after.non_dominated()  # the tracker's own (cached) computation
+        assert dict(sorted(tracker.lead_counts().items())) == after.lead_counts()
 
 
 def test_growing_coverage_replaces_points():
@@ -232,6 +234,25 @@ def test_replacing_points_can_remove_a_key():
     tracker.update(0, {"obj:acc": 0.5})
     assert set(tracker.front.leaders) == {"obj:acc"}
     assert tracker.front == pareto_front({0: {"obj:acc": 0.5}})
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.integers(0, 5), keys, st.one_of(st.none(), scores, finite)), max_size=40))
+def test_point_by_point_updates_match_from_scratch(steps):
+    tracker = FrontierTracker()
+    latest: dict[int, dict[str, float]] = {}
+    for candidate, key, value in steps:
+        before = pareto_front(latest)
+        changed = tracker.set(candidate, key, value)
+        point = latest.setdefault(candidate, {})
+        if value is None:
+            point.pop(key, None)
+        else:
+            point[key] = value
+        after = pareto_front(latest)
+        assert tracker.front == after
+        assert changed == (before.leaders != after.leaders or before.best != after.best)
+        assert tracker.non_dominated() == after.non_dominated()
 
 
 @given(finite, finite)
