@@ -129,6 +129,11 @@ class RoundRobinComponents:
         self._next: dict[int, int] = {}
         self._lock = threading.Lock()
 
+    def restore(self, counts: Mapping[int, int]) -> None:
+        """Carry on from an earlier session: ``counts`` is how often each candidate was a parent."""
+        with self._lock:
+            self._next.update(counts)
+
     def select(self, candidate_id: int, components: Sequence[str], rng: random.Random) -> list[str]:
         if not components:
             return []
@@ -161,43 +166,43 @@ def make_component_selector(strategy: str | ComponentSelector) -> ComponentSelec
 # -- minibatches -----------------------------------------------------------------
 
 class MinibatchSampler:
-    """Reflection minibatches drawn epoch by epoch, without replacement.
+    """Reflection minibatches drawn epoch by epoch, without replacement, from the batch's number alone.
 
-    Each epoch is a fresh shuffle of the keys and is used up before the next
-    begins, so every example is seen once per epoch and no example starves.
-    When an epoch's leftovers are fewer than ``size`` the batch is topped up
-    from the next epoch's shuffle (skipping keys already in the batch), and
-    those keys count as drawn for that epoch: the stream of keys, cut into
-    runs of ``len(keys)``, is a sequence of permutations. Duplicate keys are
-    collapsed. A ``size`` of at least the dataset's returns the whole dataset
-    (in its given order). Thread-safe.
+    Epoch ``e`` is a shuffle of the keys seeded by (``seed``, ``e``) and cut
+    into consecutive batches, so every example is seen in every epoch and no
+    example starves. When the keys do not divide evenly, the epoch's last
+    batch is topped up with other keys of the same epoch (never repeating a
+    key inside a batch). Batch ``i`` depends only on ``i``: a resumed run, or
+    proposals planned on several threads, draw exactly what a single
+    uninterrupted run would. Duplicate keys are collapsed; a ``size`` of at
+    least the dataset's returns the whole dataset (in its given order).
     """
 
-    def __init__(self, keys: Sequence[str], size: int) -> None:
+    def __init__(self, keys: Sequence[str], size: int, seed: int = 0) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"minibatch size must be a positive integer, got {size!r}")
         self.keys: tuple[str, ...] = tuple(dict.fromkeys(keys))
         self.size = size
-        self._queue: list[str] = []
+        self.seed = seed
+        self.per_epoch = -(-len(self.keys) // size) if self.keys else 1
         self._lock = threading.Lock()
+        self._cached: tuple[int, list[str]] | None = None
 
-    def sample(self, rng: random.Random) -> list[str]:
+    def batch(self, index: int) -> list[str]:
         if self.size >= len(self.keys):
             return list(self.keys)
-        with self._lock:
-            batch = self._queue[: self.size]
-            self._queue = self._queue[self.size:]
-            if len(batch) < self.size:
-                order = list(self.keys)
-                rng.shuffle(order)
-                taken = set(batch)
-                extra = [k for k in order if k not in taken][: self.size - len(batch)]
-                chosen = set(extra)
-                batch.extend(extra)
-                self._queue = [k for k in order if k not in chosen]
-            return batch
+        epoch, position = divmod(index, self.per_epoch)
+        order = self._epoch(epoch)
+        batch = order[position * self.size:(position + 1) * self.size]
+        if len(batch) < self.size:
+            taken = set(batch)
+            batch += [k for k in order if k not in taken][: self.size - len(batch)]
+        return batch
 
-    def state(self) -> dict[str, Any]:
-        """The keys left in the current epoch (for inspection and tests)."""
+    def _epoch(self, epoch: int) -> list[str]:
         with self._lock:
-            return {"remaining": list(self._queue)}
+            if self._cached is None or self._cached[0] != epoch:
+                order = list(self.keys)
+                random.Random(f"{self.seed}:epoch:{epoch}").shuffle(order)
+                self._cached = (epoch, order)
+            return self._cached[1]

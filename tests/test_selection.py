@@ -172,60 +172,63 @@ def test_all_components_and_factory():
 
 @settings(max_examples=200)
 @given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32 - 1))
-def test_minibatches_cover_every_example_once_per_epoch(n, size, seed):
+def test_minibatches_cover_every_example_in_every_epoch(n, size, seed):
     keys = [f"k{i}" for i in range(n)]
-    sampler = MinibatchSampler(keys, size)
-    rng = random.Random(seed)
-    batches = [sampler.sample(rng) for _ in range(3 * n)]
+    sampler = MinibatchSampler(keys, size, seed)
     expected = min(size, n)
-    for batch in batches:
-        assert len(batch) == expected
-        assert len(set(batch)) == expected  # no repeats inside a batch
-    stream = [k for batch in batches for k in batch]
-    for start in range(0, len(stream) - n + 1, n):
-        assert sorted(stream[start:start + n]) == sorted(keys), start
+    for epoch in range(3):
+        batches = [sampler.batch(epoch * sampler.per_epoch + j) for j in range(sampler.per_epoch)]
+        for batch in batches:
+            assert len(batch) == expected
+            assert len(set(batch)) == expected  # no repeats inside a batch
+        assert {k for b in batches for k in b} == set(keys), epoch
+
+
+def test_an_evenly_divided_epoch_is_a_permutation():
+    keys = [f"k{i}" for i in range(12)]
+    sampler = MinibatchSampler(keys, 3, seed=5)
+    stream = [k for i in range(8) for k in sampler.batch(i)]
+    assert sorted(stream[:12]) == sorted(keys) and sorted(stream[12:]) == sorted(keys)
 
 
 def test_minibatch_size_at_least_the_dataset_is_the_whole_dataset():
     keys = ["a", "b", "c"]
-    assert MinibatchSampler(keys, 10).sample(random.Random(0)) == keys
-    assert MinibatchSampler(keys, 3).sample(random.Random(0)) == keys
+    assert MinibatchSampler(keys, 10).batch(0) == keys
+    assert MinibatchSampler(keys, 3).batch(7) == keys
 
 
-def test_minibatches_are_shuffled_and_deterministic():
+def test_minibatches_are_shuffled_and_depend_only_on_their_number():
     keys = [f"k{i}" for i in range(20)]
 
-    def run(seed):
-        sampler, rng = MinibatchSampler(keys, 5), random.Random(seed)
-        return [sampler.sample(rng) for _ in range(8)]
+    def run(seed, order=range(8)):
+        sampler = MinibatchSampler(keys, 5, seed)
+        return {i: sampler.batch(i) for i in order}
 
     assert run(3) == run(3)
+    assert run(3) == run(3, order=[7, 2, 5, 0, 1, 6, 3, 4])  # any order of asking, same batches
     assert run(3) != run(4)
-    assert [k for b in run(3)[:4] for k in b] != keys  # not the dataset order
+    assert [k for i in range(4) for k in run(3)[i]] != keys  # not the dataset order
 
 
 def test_minibatch_sampler_is_thread_safe():
     keys = [f"k{i}" for i in range(10)]
-    sampler = MinibatchSampler(keys, 3)
-    rng = random.Random(0)
-    batches: list[list[str]] = []
+    sampler = MinibatchSampler(keys, 5, seed=1)
+    expected = {i: MinibatchSampler(keys, 5, seed=1).batch(i) for i in range(60)}
+    found: dict[int, list[str]] = {}
     lock = threading.Lock()
 
-    def work():
-        for _ in range(100):
-            batch = sampler.sample(rng)
+    def work(start):
+        for i in range(start, 60, 6):
+            batch = sampler.batch(i)
             with lock:
-                batches.append(batch)
+                found[i] = batch
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seen = Counter(k for b in batches for k in b)
-    # 1800 draws = 180 full epochs: every key exactly 180 times
-    assert seen == {k: 180 for k in keys}
-    assert all(len(set(b)) == 3 for b in batches)
+    assert found == expected
 
 
 def test_minibatch_size_must_be_positive():

@@ -1,0 +1,106 @@
+"""Rebuilding a run's live view from its records: one rulebook for resume and for viewers.
+
+A stored run is an append-only log; every derived view (the pool, each
+candidate's mean, the best candidate, the frontier) comes from feeding that
+log into a ``ScoreBoard`` through a ``Replayer``. The engine does this on
+resume and ``RunReader`` does it for ``show``, ``report`` and the dashboard,
+so they cannot disagree about which candidates are in the pool.
+
+The pool rule: seeds (given or generated) are in it from the start; any other
+candidate is in it once an admission record says it won its validation race.
+Stores written before races existed have no admission records: there every
+child of an accepted proposal was admitted, and that is what is replayed.
+Records may arrive in any order (a viewer reads tables in turn).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
+from ._scoreboard import ScoreBoard
+from ._store import StoredRun
+
+SEED_ORIGINS = ("seed", "generated")
+
+
+@dataclass
+class ReplayState:
+    """What the records say beyond the board: who is still racing, what was spent, what was cut short."""
+
+    #: candidates that won their minibatch and have no verdict yet, in proposal order
+    racing: list[int] = field(default_factory=list)
+    #: evaluations that count against the budget (finished ones)
+    spent: int = 0
+    #: (candidate, example) pairs started and never finished, with how many times they were started
+    unfinished: Counter[tuple[int, str]] = field(default_factory=Counter)
+    #: the next free proposal id
+    next_proposal_id: int = 0
+    #: reflection proposals so far, by parent (for round-robin component selection)
+    reflections_by_parent: Counter[int] = field(default_factory=Counter)
+    #: reflection proposals so far (the minibatch stream's position)
+    reflections: int = 0
+    #: children that won a minibatch and were raced (a later proposal of the same text is a duplicate)
+    judged: set[int] = field(default_factory=set)
+
+
+class Replayer:
+    """Feeds records into a board, one at a time, applying the pool rule."""
+
+    def __init__(self, board: ScoreBoard, *, legacy: bool = False) -> None:
+        self.board = board
+        self.legacy = legacy
+        self.state = ReplayState()
+        self._verdicts: dict[int, bool] = {}
+        self._won: dict[int, None] = {}  # children that won their minibatch, in order
+
+    def candidate(self, record: CandidateRecord) -> None:
+        self.board.add_candidate(record)
+        if record.origin in SEED_ORIGINS:
+            self.board.admit(record.id)
+
+    def evaluation(self, record: EvaluationRecord) -> None:
+        self.board.add_evaluation(record)
+        self.state.spent += 1
+
+    def proposal(self, record: ProposalRecord) -> None:
+        self.state.next_proposal_id = max(self.state.next_proposal_id, record.id + 1)
+        if record.kind == "reflection":
+            self.state.reflections += 1
+            if record.parent_ids:
+                self.state.reflections_by_parent[record.parent_ids[0]] += 1
+        if record.accepted and record.child_id is not None:
+            self.state.judged.add(record.child_id)
+            self._won[record.child_id] = None
+            if self.legacy:
+                self._verdicts[record.child_id] = True
+                self.board.admit(record.child_id)
+
+    def admission(self, record: AdmissionRecord) -> None:
+        self._verdicts[record.candidate_id] = record.admitted
+        if record.admitted:
+            self.board.admit(record.candidate_id)
+
+    def started(self, pairs: list[tuple[int, str]]) -> None:
+        """Starts that have no result (a pair repeats once per attempt)."""
+        self.state.unfinished.update(pairs)
+
+    def finish(self) -> ReplayState:
+        self.state.racing = [c for c in self._won if c not in self._verdicts and not self.board.in_pool(c)]
+        return self.state
+
+
+def replay(board: ScoreBoard, stored: StoredRun) -> ReplayState:
+    """Feed a whole stored run into ``board``; returns what the engine needs to carry on."""
+    replayer = Replayer(board, legacy=stored.admissions is None)
+    for candidate in stored.candidates:
+        replayer.candidate(candidate)
+    for evaluation in stored.evaluations:
+        replayer.evaluation(evaluation)
+    for proposal in stored.proposals:
+        replayer.proposal(proposal)
+    for admission in stored.admissions or ():
+        replayer.admission(admission)
+    replayer.started(list(stored.started))
+    return replayer.finish()
