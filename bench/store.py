@@ -6,7 +6,7 @@
 
 Three measurements, each side by side with the in-memory store:
 
-1. Write cost per evaluation (``start_evaluation`` + ``add_evaluation``) and per
+1. Write cost per evaluation (``start_evaluations`` + ``add_evaluation``) and per
    proposal (``add_candidate`` + ``add_proposal``), single thread, in microseconds.
 2. A throughput workload: ``optimize_anything`` on ``bench/workloads.py``'s problem
    with a scripted LM of 50 ms latency, a 10 ms evaluator and 8 workers, run with
@@ -71,13 +71,13 @@ def write_costs(n: int) -> list[tuple[str, float, float, float]]:
             store.open(HEADER, {"config": {}})
             started = time.perf_counter()
             for i in range(n):
-                store.start_evaluation(0, f"k{i}")
+                store.start_evaluations([(0, f"k{i}")])
                 store.add_evaluation(EvaluationRecord(candidate_id=0, example_key=f"k{i}", split="val", score=0.5,
                                                       side_info={"target": 3, "found": 2}, created_at=time.time()))
             small = (time.perf_counter() - started) / n
             started = time.perf_counter()
             for i in range(n):
-                store.start_evaluation(1, f"k{i}")
+                store.start_evaluations([(1, f"k{i}")])
                 store.add_evaluation(EvaluationRecord(candidate_id=1, example_key=f"k{i}", split="val", score=0.5,
                                                       side_info={"trace": traces[i % 64] + str(i)},
                                                       created_at=time.time()))
@@ -108,7 +108,7 @@ def concurrent_costs(n: int, threads: int = 8) -> list[tuple[str, float]]:
 
             def work(t: int) -> None:
                 for i in range(per_thread):
-                    store.start_evaluation(t, f"k{i}")
+                    store.start_evaluations([(t, f"k{i}")])
                     store.add_evaluation(EvaluationRecord(candidate_id=t, example_key=f"k{i}", split="val",
                                                           score=0.5, side_info={"target": 3, "found": 2},
                                                           created_at=time.time()))
@@ -157,7 +157,7 @@ def db_size(n: int) -> list[tuple[str, float, float]]:
             store.open(HEADER, {"config": {}})
             started = time.perf_counter()
             for i in range(n):
-                store.start_evaluation(i // 50, f"k{i % 50}")
+                store.start_evaluations([(i // 50, f"k{i % 50}")])
                 store.add_evaluation(EvaluationRecord(candidate_id=i // 50, example_key=f"k{i % 50}", split="val",
                                                       score=0.5, side_info={"trace": make(i), "i": i},
                                                       created_at=time.time()))

@@ -83,14 +83,14 @@ def optimize_anything(
     seed, is_str = _check_seed(seed_candidate, objective)
     _check_text("objective", objective)
     _check_text("background", background)
-    train, val, mode = _examples(dataset, valset)
+    train, val, mode, val_weights = _examples(dataset, valset)
     _check_stop_condition(config)
     if config.refiner is not None:
         from ._refiner import add_refiner_component
         seed = add_refiner_component(seed, config.refiner, objective, background)
     adapter = _adapter(config, evaluator, batch_evaluator, mode=mode, is_str=is_str)
     problem = Problem(seed_components=seed, candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY, train=train, val=val,
-                      mode=mode, objective=objective, background=background, adapter=adapter)
+                      mode=mode, objective=objective, background=background, adapter=adapter, val_weights=val_weights)
     lm = _reflection_lm(config)
     refiner_lm = None
     if config.refiner is not None and config.refiner.refiner_lm is not None:
@@ -180,24 +180,32 @@ def _check_text(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
 
 
-def _keyed(name: str, examples: Any) -> dict[str, Any]:
+def _keyed(name: str, examples: Any) -> tuple[dict[str, Any], dict[str, int]]:
+    """Examples by content key, and how often each appears (a duplicate is scored once, weighted as often)."""
     if isinstance(examples, (str, bytes, Mapping)) or not isinstance(examples, Sequence):
         raise TypeError(f"{name} must be a list of examples, got {type(examples).__name__}")
     if len(examples) == 0:
         raise ValueError(f"{name} is empty; pass at least one example or leave it out")
-    return {example_key(ex): ex for ex in examples}
+    keyed: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for ex in examples:
+        key = example_key(ex)
+        keyed.setdefault(key, ex)
+        counts[key] = counts.get(key, 0) + 1
+    return keyed, counts
 
 
-def _examples(dataset: Any, valset: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+def _examples(dataset: Any, valset: Any) -> tuple[dict[str, Any], dict[str, Any], Any, dict[str, int] | None]:
     if dataset is None and valset is not None:
         raise ValueError("valset was given without a dataset; pass dataset=... (the training examples) too")
     if dataset is None:
         single = {SINGLE_TASK_KEY: None}
-        return single, single, "single"
-    train = _keyed("dataset", dataset)
+        return single, single, "single", None
+    train, train_counts = _keyed("dataset", dataset)
     if valset is None:
-        return train, train, "multi"
-    return train, _keyed("valset", valset), "generalization"
+        return train, train, "multi", train_counts
+    val, val_counts = _keyed("valset", valset)
+    return train, val, "generalization", val_counts
 
 
 def _check_stop_condition(config: Config) -> None:

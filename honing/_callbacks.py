@@ -3,8 +3,11 @@
 A callback is any object with some of these methods (all optional)::
 
     on_start(status)            on_evaluation(record)     on_proposal(record)
-    on_accept(record)           on_reject(record)         on_frontier_change(front)
-    on_end(result)
+    on_accept(record)           on_reject(record)         on_admission(admission)
+    on_frontier_change(front)   on_end(result)
+
+``on_accept`` fires for a proposal whose child entered the pool (it won its
+minibatch, then its validation race); ``on_reject`` for every other proposal.
 
 Events from worker threads are delivered one at a time (under a lock), so a
 callback needs no locking of its own. A callback that raises stops the run;
@@ -19,7 +22,8 @@ from typing import Any, Sequence
 
 from ._errors import HoningError
 
-EVENTS = ("on_start", "on_evaluation", "on_proposal", "on_accept", "on_reject", "on_frontier_change", "on_end")
+EVENTS = ("on_start", "on_evaluation", "on_proposal", "on_accept", "on_reject", "on_admission", "on_frontier_change",
+          "on_end")
 
 
 class CallbackError(HoningError, RuntimeError):
@@ -36,6 +40,10 @@ class Callbacks:
         self._callbacks = list(callbacks)
         self._lock = threading.Lock()
         self.error: BaseException | None = None
+
+    def wants(self, event: str) -> bool:
+        """Whether any callback listens to ``event`` (so nobody derives a payload nobody reads)."""
+        return any(callable(getattr(cb, event, None)) for cb in self._callbacks)
 
     def emit(self, event: str, payload: Any) -> None:
         if not self._callbacks or self.error is not None:

@@ -167,6 +167,13 @@ class EngineConfig(_Config):
     ray_init_kwargs: dict | None = None  # for ray.init(): runtime_env, address, namespace, ...
     progress: bool | None = None
     display_progress_bar: bool | None = None  # GEPA's name for progress
+    #: Race minibatch winners on the valset and admit only those that improve the pool (see honing/_race.py);
+    #: False scores every winner on the whole valset and admits it, as GEPA does.
+    valset_racing: bool = True
+    #: Seconds one evaluator call may run; a call that runs longer is recorded as a failed evaluation.
+    evaluation_timeout_s: float | None = None
+    #: Seconds a stop (timeout, Ctrl-C, a stop condition) waits for running evaluations before abandoning them.
+    stop_grace_s: float = 3.0
 
     def __post_init__(self) -> None:
         from ._frontier import FRONTIER_TYPES
@@ -177,7 +184,9 @@ class EngineConfig(_Config):
             if value is not None:
                 _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
                        f"EngineConfig.{name} must be a positive integer or None, got {value!r}")
-        for name in ("timeout_s", "max_cost_usd"):
+        _check(isinstance(self.stop_grace_s, (int, float)) and not isinstance(self.stop_grace_s, bool)
+               and self.stop_grace_s >= 0, f"EngineConfig.stop_grace_s must be a number >= 0, got {self.stop_grace_s!r}")
+        for name in ("timeout_s", "max_cost_usd", "evaluation_timeout_s"):
             _positive_or_none("EngineConfig", name, getattr(self, name))
         _check(self.frontier_type in FRONTIER_TYPES,
                f"EngineConfig.frontier_type must be one of {', '.join(FRONTIER_TYPES)}; got {self.frontier_type!r}")
@@ -255,8 +264,11 @@ class ReflectionConfig(_Config):
     edit_threshold_chars: int = 3_000
     #: A reply that only diagnoses (no new text) gets one more turn asking for the text.
     follow_up_prose_replies: bool = True
+    #: Seconds one reflection LM call may take before it is given up (the proposal is recorded as failed).
+    lm_timeout_s: float | None = 1800.0
 
     def __post_init__(self) -> None:
+        _positive_or_none("ReflectionConfig", "lm_timeout_s", self.lm_timeout_s)
         size = self.reflection_minibatch_size
         _check(size is None or (isinstance(size, int) and not isinstance(size, bool) and size > 0),
                f"ReflectionConfig.reflection_minibatch_size must be a positive integer or None, got {size!r}")

@@ -1,45 +1,58 @@
-"""The engine: keeps the LM and every evaluation worker busy at once.
+"""The engine: keeps the LM and every evaluation worker busy without wasting the budget on stale work.
 
-The main thread plans proposals (parent, components, minibatch) and hands
-them to a pool of proposal threads; each proposal calls the LM and submits
-its evaluations to the shared worker pool. Planning happens in one thread
-with one seeded RNG, so with one worker and one proposal in flight a seeded
-run is deterministic. The budget is enforced per evaluator call, so no amount
-of concurrency can overspend it.
+The main thread keeps up to ``width`` proposals in flight, each on its own
+thread. A proposal takes an LM slot, *then* plans (so it builds on the
+freshest frontier), calls the LM, judges its child on the minibatch and, if
+the child won, races it on the valset (``_race``); only children that
+improve the pool are admitted. All evaluator calls go through one budgeted
+pool and all LM calls through one gateway, so the budget is a hard ceiling
+and every call is counted once. With one worker and one proposal in flight a
+seeded run is deterministic, and a resumed run replays its records through
+the same rules a viewer uses (``_replay``).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ._budget import Budget
 from ._callbacks import CallbackError, Callbacks
 from ._config import Config
 from ._evaluation import EvaluatorAdapter, check_seed_evaluations
 from ._evaluator_pool import EvaluatorPool
+from ._lm_gateway import LMFailed, LMGateway, Stopped
+from ._planner import Planner
 from ._progress import Progress
-from ._proposals import Plan, Proposer, ProposerSettings, find_merge_pair
-from ._records import CandidateRecord, EvaluationRecord, ProposalRecord, content_key
+from ._proposals import Plan, ProblemView, Proposer
+from ._race import RaceRules, ValsetRace
+from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord, Split, content_key
 from ._reflection import build_seed_generation_messages, parse_reflection_reply
+from ._replay import ReplayState, replay
 from ._result import Result
 from ._scoreboard import ScoreBoard
-from ._selection import MinibatchSampler, make_component_selector, make_parent_selector
 from ._stopping import RunStatus, stoppers_from_config
-from .store import RunHeader, Store, StoredRun, evaluator_identity
+from ._width import Width
+from ._workers import WorkerPool
 from .executors import make_backend
-from .llm._base import LM, Completion, LMError
+from .store import RunHeader, Store, evaluator_identity
+from .llm._base import LM, LMError
 from .tracking import make_trackers
 
 logger = logging.getLogger("honing")
 
 MAX_CONSECUTIVE_LM_FAILURES = 5
 MAX_IDLE_PROPOSALS = 50  # proposals in a row that produced nothing to evaluate
+CHARS_PER_TOKEN = 3.0  # for sizing prompts to an LM's context window
+# Stops that end in-flight work too (within stop_grace_s); after any other stop (a proposal count, a score
+# reached, no improvement, the cost ceiling) the proposals already in flight finish and are recorded.
+STOP_NOW = frozenset({"timeout", "stop_file", "interrupted", "a callback raised", "reflection LM failing"})
+
+Mode = Literal["single", "multi", "generalization"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +64,11 @@ class Problem:
     str_key: str
     train: dict[str, Any]  # example key -> example
     val: dict[str, Any]
-    mode: str  # single | multi | generalization
+    mode: Mode
     objective: str | None
     background: str | None
     adapter: EvaluatorAdapter
+    val_weights: dict[str, int] | None = None  # how often each validation example appears (duplicates)
 
     def header(self) -> RunHeader:
         fingerprint = content_key({"seed": self.seed_components, "objective": self.objective,
@@ -64,15 +78,21 @@ class Problem:
                          seed_components=self.seed_components, candidate_is_str=self.candidate_is_str,
                          evaluator=evaluator, evaluator_source=source)
 
+    def splits(self) -> dict[str, Split]:
+        if self.mode == "single":
+            return {k: "single" for k in self.val}
+        splits: dict[str, Split] = {k: "train" for k in self.train}
+        splits.update({k: "val" for k in self.val})
+        return splits
 
-class _Stopped(Exception):
-    """The run stopped while this proposal waited for the LM."""
 
+@dataclass
+class _Outcome:
+    """What one proposal thread hands back to the main loop."""
 
-class _LMFailed(Exception):
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
+    record: ProposalRecord | None
+    admission: AdmissionRecord | None = None
+    evaluations_started: int = 0
 
 
 class Engine:
@@ -80,96 +100,84 @@ class Engine:
                  refiner_lm: LM | None = None) -> None:
         self.problem = problem
         self.config = config
-        self.lm = lm
         self.store = store
         eng = config.engine
-        self.rng = random.Random(eng.seed)
-        self.board = ScoreBoard(list(problem.val), eng.frontier_type)
+        self.stopping = threading.Event()
+        self.board = ScoreBoard(list(problem.val), eng.frontier_type, problem.val_weights)
         self.budget = Budget(eng.max_metric_calls)
+        self.lm = LMGateway(lm, stopping=self.stopping, timeout_s=config.reflection.lm_timeout_s)
         self.callbacks = Callbacks(list(config.callbacks) + make_trackers(config, self.status))
         self.stoppers = stoppers_from_config(eng, config.stop_callbacks)
-        self.parent_selector = make_parent_selector(eng.candidate_selection_strategy, epsilon=eng.epsilon)
-        self.component_selector = make_component_selector(config.reflection.module_selector)
+        size = config.reflection.reflection_minibatch_size or (1 if problem.mode == "single" else 3)
+        self.minibatch_size = min(size, len(problem.train))
+        self.backend = make_backend(eng)  # where evaluator calls run; budget and cache stay here
+        self.pool = EvaluatorPool(
+            adapter=self.backend.wrap(problem.adapter), examples={**problem.val, **problem.train},
+            splits=problem.splits(), scoreboard=self.board, budget=self.budget, store=store,
+            workers=eng.workers, on_record=self._on_evaluation, failure_score=problem.adapter.failure_score,
+            timeout_s=eng.evaluation_timeout_s, refine=self._make_refiner(refiner_lm or lm),
+            history_k=problem.adapter.history_k,
+        )
+        self.race = ValsetRace(self.board, self.pool.evaluate, RaceRules(enabled=eng.valset_racing),
+                               stopping=self.stopping, seed=eng.seed)
+        self.width = Width.for_run(eng, self.lm.slots)
+        self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls, activity=self.lm.activity,
+                                 admitted=lambda: self._counts["admitted"])
         self.proposals: list[ProposalRecord] = []
+        self.stop_reason: str | None = None
         self._lock = threading.Lock()
-        self._cost = 0.0
-        self._lm_calls = 0
-        self.lm_tokens = [0, 0]  # prompt, completion
+        self._planner: Planner | None = None
+        self._judged: set[int] = set()  # children some proposal has judged (or is judging)
+        self._next_proposal_id = 0
+        self._in_flight = 0
+        self._counts = {"proposals": 0, "accepted": 0, "admitted": 0}
         self._lm_failures_in_row = 0
         self._idle_in_row = 0
         self._since_improvement = 0
         self._best_seen: float | None = None
-        self._merges_due = 0
-        self._merges_done = 0
-        self._merge_tried: set[tuple[int, int]] = set()
-        self._next_proposal_id = 0
-        self._proposals_in_flight = 0
-        # An LM that can only serve N calls at once (the embedded model serves one) says so with
-        # ``max_concurrency``; waiting here rather than inside the LM lets a stop cancel the wait.
-        slots = getattr(lm, "max_concurrency", None)
-        self._lm_slots = threading.BoundedSemaphore(slots) if isinstance(slots, int) and slots > 0 else None
         self._started = time.monotonic()
-        self.stop_reason: str | None = None
-        size = config.reflection.reflection_minibatch_size or (1 if problem.mode == "single" else 3)
-        self.minibatch_size = min(size, len(problem.train))
-        self.sampler = MinibatchSampler(list(problem.train), self.minibatch_size)
-        self.backend = make_backend(eng)  # where evaluator calls run; budget and cache stay here
-        self._adapter = self.backend.wrap(problem.adapter)
-        self.pool = EvaluatorPool(
-            adapter=self._adapter, examples={**problem.val, **problem.train},
-            splits=self._splits(), scoreboard=self.board, budget=self.budget, store=store,
-            workers=eng.workers, on_record=self._on_evaluation, refine=self._make_refiner(refiner_lm),
-            history_k=problem.adapter.history_k,
-        )
-        self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls, activity=getattr(lm, "activity", None), admitted=lambda: len(self.board.pool) - 1)  # noqa: E501
 
-    def _make_refiner(self, refiner_lm: LM | None):
+    def _make_refiner(self, lm: LM | None):
         if self.config.refiner is None:
             return None
         from ._refiner import Refiner
 
-        refiner = Refiner(lm=refiner_lm or self.lm, budget=self.budget, adapter=self._adapter,
-                          max_refinements=self.config.refiner.max_refinements, on_lm_call=self._count_lm_call)
+        refiner = Refiner(lm=lm, budget=self.budget, adapter=self.problem.adapter,
+                          max_refinements=self.config.refiner.max_refinements, on_lm_call=self.lm.meter.add)
         return refiner.refine
-
-    def _count_lm_call(self, completion: Completion) -> None:
-        with self._lock:
-            self._lm_calls += 1
-            self._cost += completion.cost_usd or 0.0
-            self.lm_tokens[0] += completion.prompt_tokens or 0
-            self.lm_tokens[1] += completion.completion_tokens or 0
-
-    def _splits(self) -> dict[str, str]:
-        if self.problem.mode == "single":
-            return {k: "single" for k in self.problem.val}
-        splits = {k: "train" for k in self.problem.train}
-        splits.update({k: "val" for k in self.problem.val})
-        return splits
 
     # -- running ------------------------------------------------------------
     def run(self) -> Result:
-        eng = self.config.engine
-        proposal_threads = ThreadPoolExecutor(max_workers=eng.proposals_in_flight, thread_name_prefix="honing-prop")
         fatal: BaseException | None = None
+        threads = WorkerPool(self.width.cap, "honing-prop")
         try:
-            self._restore(self.store.open(self.problem.header(), {"config": self.config.to_dict(),
-                                                                  "started_at": time.time()},
-                                          takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok))
+            eng = self.config.engine
+            stored = self.store.open(self.problem.header(), {"config": self.config.to_dict(),
+                                                             "started_at": time.time()},
+                                     takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok)
+            replayed = replay(self.board, stored)
+            self._resume(replayed)
             self.callbacks.emit("on_start", self.status())
             self._ensure_seed()
             for cid in self.board.pool:  # finish valset scoring a crash may have cut short
                 self.pool.evaluate(cid, self.problem.val)
-            self._best_seen = self.best_score()
-            self._loop(proposal_threads)
+            for cid in replayed.racing:  # races a crash cut short
+                self._settle(self.race.run(cid, self.board.candidate(cid).proposal_id))
+            self._best_seen = self.board.best_score()
+            self._loop(threads)
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
-            self.pool.stopping.set()
         except BaseException as exc:  # recorded below, then re-raised: nothing is swallowed
             fatal = exc
-            self.pool.stopping.set()
         finally:
-            proposal_threads.shutdown(wait=True, cancel_futures=True)
-            self.pool.shutdown(wait=True)
+            self.stopping.set()
+            grace = self.config.engine.stop_grace_s
+            abandoned = self.pool.stop(grace)
+            if abandoned:
+                logger.warning("%d evaluation(s) still running at the stop were abandoned; a resumed run "
+                               "scores them again", abandoned)
+            threads.shutdown()
+            self.lm.close()
             self.backend.close()
             self.progress.close(self.status())
         result = Result.build(self)
@@ -182,37 +190,40 @@ class Engine:
                 from self.callbacks.error
         return result
 
-    def _loop(self, threads: ThreadPoolExecutor) -> None:
-        in_flight: dict[Future, Plan] = {}
-        limit = self.config.engine.proposals_in_flight
-        try:
-            while True:
+    def _resume(self, replayed: ReplayState) -> None:
+        self.budget.restore(replayed.spent)
+        self._judged.update(replayed.judged)
+        self.pool.restore_attempts(replayed.unfinished)
+        self._next_proposal_id = replayed.next_proposal_id
+        self._planner = Planner(board=self.board, config=self.config, train_keys=list(self.problem.train),
+                                minibatch_size=self.minibatch_size, replayed=replayed)
+
+    def _loop(self, threads: WorkerPool) -> None:
+        in_flight: dict[Future, int] = {}
+        while True:
+            if self.stop_reason is None:
+                self.stop_reason = self._should_stop()
+            while (self.stop_reason is None and len(in_flight) < self.width.current()
+                   and self._can_start(len(in_flight))):
+                pid = self._next_proposal_id
+                self._next_proposal_id += 1
+                in_flight[threads.submit(self._propose, pid).future] = pid
+                self._in_flight = len(in_flight)
+                self.stop_reason = self._should_stop()
+            if not in_flight:
                 if self.stop_reason is None:
-                    self.stop_reason = self._should_stop()
-                while self.stop_reason is None and len(in_flight) < limit and self._can_start(len(in_flight)):
-                    plan = self._next_plan()
-                    if plan is None:
-                        break
-                    in_flight[threads.submit(self._execute, plan)] = plan
-                    self._proposals_in_flight = len(in_flight)
-                    self.stop_reason = self._should_stop()
-                if not in_flight:
-                    if self.stop_reason is None:
-                        remaining = self.budget.remaining
-                        spent = remaining is not None and remaining < self.minibatch_size
-                        self.stop_reason = "budget exhausted" if spent else "nothing left to propose"
-                    return
-                done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    in_flight.pop(future)
-                    self._proposals_in_flight = len(in_flight)
-                    self._after(*future.result())
-                self.progress.update(self.status())
-        except BaseException:
-            self.pool.stopping.set()
-            for future in in_flight:
-                future.cancel()
-            raise
+                    remaining = self.budget.remaining
+                    spent = remaining is not None and remaining < self.minibatch_size
+                    self.stop_reason = "budget exhausted" if spent else "nothing left to propose"
+                return
+            if self.stop_reason in STOP_NOW:
+                self.stopping.set()  # in-flight proposals give up; running evaluations get stop_grace_s
+            done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                in_flight.pop(future)
+                self._in_flight = len(in_flight)
+                self._after(future.result())
+            self.progress.update(self.status())
 
     def _should_stop(self) -> str | None:
         if self.callbacks.error is not None:
@@ -234,73 +245,77 @@ class Engine:
         if self.pool.in_flight >= 4 * self.pool.workers:
             return False
         remaining = self.budget.remaining
-        if remaining is None:
-            return True
-        return remaining - in_flight * self.minibatch_size >= self.minibatch_size
+        return remaining is None or remaining - in_flight * self.minibatch_size >= self.minibatch_size
 
-    def _next_plan(self) -> Plan | None:
-        pid = self._next_proposal_id
-        self._next_proposal_id += 1
-        merge = self.config.merge
-        if merge is not None and self._merges_due > 0 and self._merges_done < merge.max_merge_invocations:
-            self._merges_due -= 1
-            found = find_merge_pair(self.board, self.rng, self._merge_tried, merge.merge_val_overlap_floor)
-            if found is not None:
-                self._merges_done += 1
-                return Plan(proposal_id=pid, kind="merge", parent_ids=found.parent_ids, ancestor_id=found.ancestor_id)
-        aggregates = self.board.aggregates()
-        if not aggregates:
-            return None
-        parent = self.parent_selector.select(self.board.front, aggregates, self.rng)
-        names = list(self.board.candidate(parent).components)
-        components = tuple(self.component_selector.select(parent, names, self.rng))
-        minibatch = tuple(self.sampler.sample(self.rng))
-        return Plan(proposal_id=pid, kind="reflection", parent_ids=(parent,), components=components,
-                    minibatch=minibatch)
-
-    def _execute(self, plan: Plan) -> tuple[ProposalRecord, int]:
-        """Runs on a proposal thread: propose, judge, and score an accepted child on the valset.
-
-        Returns the record and how many evaluator runs the proposal started.
-        """
+    # -- one proposal (on its own thread) ------------------------------------------
+    def _propose(self, pid: int) -> _Outcome:
         started = [0]
         proposer = self._proposer(lambda cid, keys: self.pool.evaluate(cid, keys, started))
+        assert self._planner is not None
+        plan: Plan | None = None
         try:
-            if plan.kind == "merge":
-                record = proposer.merge(plan, random.Random(f"{self.config.engine.seed}:{plan.proposal_id}"))
-            else:
-                record = proposer.reflect(plan)
-        except _LMFailed as failure:
+            with self.lm.slot():  # plan only once the LM can serve this proposal
+                plan = self._planner.next(pid)
+                if plan is None:
+                    return _Outcome(None)
+                draft = proposer.draft(plan, self._planner.rng(pid))
+        except Stopped:
+            return _Outcome(None)
+        except LMFailed as failure:
+            assert plan is not None
             logger.warning("reflection LM call failed: %s", failure.error)
             record = proposer.failed(plan, failure.error)
-        except _Stopped:
-            record = proposer.stopped(plan)
+            self.store.add_proposal(record)
+            return _Outcome(record)
+        record = proposer.judge(draft)
         self.store.add_proposal(record)
+        admission = None
         if record.accepted and record.child_id is not None:
-            self.board.admit(record.child_id)
-            self.pool.evaluate(record.child_id, self.problem.val, started)
-        return record, started[0]
+            admission = self._settle(self.race.run(record.child_id, record.id))
+        elif record.child_id is not None:
+            self._release(record.child_id)  # lost on its minibatch: another minibatch may judge it again
+        return _Outcome(record, admission, started[0])
 
-    def _after(self, record: ProposalRecord, evaluations_started: int) -> None:
+    def _settle(self, admission: AdmissionRecord | None) -> AdmissionRecord | None:
+        """Record a race's verdict and admit the winner (None: the race was cut short by a stop)."""
+        if admission is None:
+            return None
+        self.store.add_admission(admission)
+        if admission.admitted:
+            changed = self.board.admit(admission.candidate_id)
+            if changed and self.callbacks.wants("on_frontier_change"):
+                self.callbacks.emit("on_frontier_change", self.board.front)
+            assert self._planner is not None
+            self._planner.note_admitted()
+        self.callbacks.emit("on_admission", admission)
+        return admission
+
+    def _after(self, outcome: _Outcome) -> None:
+        record = outcome.record
+        if record is None:
+            return
+        admitted = outcome.admission is not None and outcome.admission.admitted
         with self._lock:
             self.proposals.append(record)
+            self._counts["proposals"] += 1
+            self._counts["accepted"] += record.accepted
+            self._counts["admitted"] += admitted
+        self.width.record(admitted)
         self._lm_failures_in_row = self._lm_failures_in_row + 1 if record.error else 0
         # A proposal that evaluated nothing only counts as idle when no evaluation is pending:
         # pending results change the frontier, so repeats while they run are transient.
-        if evaluations_started or self.pool.in_flight:
+        if outcome.evaluations_started or self.pool.in_flight:
             self._idle_in_row = 0
         else:
             self._idle_in_row += 1
-        best = self.best_score()
+        best = self.board.best_score()
         if best is not None and (self._best_seen is None or best > self._best_seen):
             self._best_seen = best
             self._since_improvement = 0
         else:
             self._since_improvement += 1
-        if record.accepted and self.config.merge is not None:
-            self._merges_due += 1
         self.callbacks.emit("on_proposal", record)
-        self.callbacks.emit("on_accept" if record.accepted else "on_reject", record)
+        self.callbacks.emit("on_accept" if admitted else "on_reject", record)
         if self._lm_failures_in_row >= MAX_CONSECUTIVE_LM_FAILURES:
             raise LMError(
                 f"the reflection LM failed {self._lm_failures_in_row} times in a row; last error: {record.error}. "
@@ -309,38 +324,26 @@ class Engine:
 
     # -- pieces handed to the proposer and the worker pool -----------------------
     def _proposer(self, evaluate) -> Proposer:
-        refl = self.config.reflection
-        window = getattr(self.lm, "context_window", None)
-        max_chars = int((window - 1024) * 3) if isinstance(window, int) and window > 2048 else None
-        settings = ProposerSettings(
-            objective=self.problem.objective, background=self.problem.background, train_examples=self.problem.train,
-            single_task=self.problem.mode == "single", edit_threshold_chars=refl.edit_threshold_chars,
-            max_side_info_chars=refl.max_side_info_chars, max_prompt_chars=max_chars,
-            prompt_template=refl.reflection_prompt_template, skip_perfect_score=refl.skip_perfect_score,
-            perfect_score=refl.perfect_score,
-            val_keys=tuple(self.problem.val), follow_up=refl.follow_up_prose_replies,
-        )
-        return Proposer(settings=settings, scoreboard=self.board, evaluate=evaluate,
-                        complete=self._complete, new_candidate=self._new_candidate)
+        window = getattr(self.lm.lm, "context_window", None)
+        max_chars = int((window - 1024) * CHARS_PER_TOKEN) if isinstance(window, int) and window > 2048 else None
+        view = ProblemView(objective=self.problem.objective, background=self.problem.background,
+                           train_examples=self.problem.train, single_task=self.problem.mode == "single",
+                           val_keys=tuple(self.problem.val), max_prompt_chars=max_chars,
+                           multimodal=bool(getattr(self.lm.lm, "multimodal", True)))
+        return Proposer(reflection=self.config.reflection, problem=view, scoreboard=self.board, evaluate=evaluate,
+                        complete=self.lm.complete, new_candidate=self._new_candidate, claim=self._claim)
 
-    def _complete(self, messages: list[dict]) -> Completion:
-        if self.lm is None:
-            raise _LMFailed(LMError("no reflection LM is configured"))
-        if self._lm_slots is not None:
-            while not self._lm_slots.acquire(timeout=0.2):
-                if self.stop_reason is not None or self.pool.stopping.is_set():
-                    raise _Stopped()
-        try:
-            completion = self.lm.complete(messages)
-        except Exception as exc:
-            raise _LMFailed(exc) from exc
-        finally:
-            if self._lm_slots is not None:
-                self._lm_slots.release()
-        if not isinstance(completion, Completion):
-            raise _LMFailed(LMError(f"LM.complete() returned {type(completion).__name__}, expected Completion"))
-        self._count_lm_call(completion)
-        return completion
+    def _claim(self, candidate_id: int) -> str | None:
+        """Let one proposal at a time judge a child; once it has raced, a proposal of the same text is a duplicate."""
+        with self._lock:
+            if candidate_id in self._judged:
+                return "already being judged or raced"
+            self._judged.add(candidate_id)
+            return None
+
+    def _release(self, candidate_id: int) -> None:
+        with self._lock:
+            self._judged.discard(candidate_id)
 
     def _new_candidate(self, components: dict[str, str], parents: tuple[int, ...], origin: str,
                        proposal_id: int | None) -> CandidateRecord:
@@ -350,17 +353,17 @@ class Engine:
             if existing is not None:
                 return self.board.candidate(existing)
             record = CandidateRecord(id=self.board.next_id(), components=dict(components), parents=tuple(parents),
-                                     origin=origin, proposal_id=proposal_id, created_at=time.time())
+                                     origin=origin, proposal_id=proposal_id, created_at=time.time())  # type: ignore[arg-type]
             self.store.add_candidate(record)
             self.board.add_candidate(record)
         return record
 
     def _on_evaluation(self, record: EvaluationRecord, frontier_changed: bool) -> None:
         self.callbacks.emit("on_evaluation", record)
-        if frontier_changed:
+        if frontier_changed and self.callbacks.wants("on_frontier_change"):
             self.callbacks.emit("on_frontier_change", self.board.front)
 
-    # -- seed and resume ----------------------------------------------------------
+    # -- the seed -------------------------------------------------------------------
     def _ensure_seed(self) -> None:
         if self.board.pool:
             return
@@ -376,10 +379,10 @@ class Engine:
     def _generate_seed(self) -> str:
         messages = build_seed_generation_messages(self.problem.objective, self.problem.background)
         last_error = "no reply"
-        for attempt in range(3):
+        for _ in range(3):
             try:
-                completion = self._complete(messages)
-            except _LMFailed as failure:
+                completion = self.lm.complete(messages)
+            except LMFailed as failure:
                 last_error = f"{type(failure.error).__name__}: {failure.error}"
                 continue
             parsed = parse_reflection_reply(completion.text, "")
@@ -396,44 +399,19 @@ class Engine:
         raise LMError(f"could not generate a seed candidate from the objective: {last_error}. "
                       "Pass seed_candidate=... or check the reflection LM.")
 
-    def _restore(self, stored: StoredRun) -> None:
-        for candidate in stored.candidates:
-            self.board.add_candidate(candidate)
-        spent = 0
-        for evaluation in stored.evaluations:
-            self.board.add_evaluation(evaluation)
-            spent += 0 if evaluation.cached else 1
-        for cid, key in stored.started:  # started before a crash, never finished: spent, not repeated
-            spent += 1
-            lost = EvaluationRecord(candidate_id=cid, example_key=key, split=self._splits().get(key, "val"),
-                                    score=self.problem.adapter.failure_score, created_at=time.time(),
-                                    error="interrupted: the run stopped while this evaluation was running")
-            self.store.add_evaluation(lost)
-            self.board.add_evaluation(lost)
-        self.budget.restore(spent)
-        for candidate in stored.candidates:
-            if candidate.origin in ("seed", "generated"):
-                self.board.admit(candidate.id)
-        for proposal in stored.proposals:
-            self.proposals.append(proposal)
-            if proposal.accepted and proposal.child_id is not None:
-                self.board.admit(proposal.child_id)
-        self._next_proposal_id = max((p.id for p in stored.proposals), default=-1) + 1
-
     # -- reporting ---------------------------------------------------------------
     def best_score(self) -> float | None:
-        best = self.board.best_id()
-        return None if best is None else self.board.val_mean(best)
+        return self.board.best_score()
 
     def status(self) -> RunStatus:
         with self._lock:
-            proposals = [p for p in self.proposals if p.kind != "seed_generation"]
-            return RunStatus(
-                metric_calls=self.budget.spent, max_metric_calls=self.budget.limit, proposals=len(proposals),
-                accepted=sum(p.accepted for p in proposals), in_flight=self._proposals_in_flight,
-                best_score=self.best_score(), elapsed_s=time.monotonic() - self._started, cost_usd=self._cost,
-                proposals_since_improvement=self._since_improvement,
-            )
+            counts = dict(self._counts)
+        return RunStatus(
+            metric_calls=self.budget.spent, max_metric_calls=self.budget.limit, proposals=counts["proposals"],
+            accepted=counts["admitted"], in_flight=self._in_flight, best_score=self.board.best_score(),
+            elapsed_s=time.monotonic() - self._started, cost_usd=self.lm.usage().cost_usd,
+            proposals_since_improvement=self._since_improvement,
+        )
 
     def utilization(self) -> float:
         elapsed = time.monotonic() - self._started

@@ -1,121 +1,195 @@
-"""Runs evaluations on worker threads under the budget, never twice per pair.
+"""Runs evaluations on worker threads under the budget, never twice per pair, never forever.
 
 ``evaluate(candidate_id, keys)`` is the only way the engine calls the user's
 evaluator. For each example key it reuses a recorded evaluation, joins one
-already in flight, or takes a budget unit, writes ``start_evaluation`` to the
-store and runs the evaluator on a worker. Keys the budget cannot cover are
-simply left out of the returned mapping. The start is written to the store
-only when the evaluator is really about to run, so work cancelled by a stop
-is neither counted nor recorded.
+already in flight, or takes a budget unit; the starts of all new evaluations
+of one request are written to the store in one commit, before any of them
+runs, and then they run on the workers. Keys the budget cannot cover, and
+evaluations cut short by a stop, are simply left out of the returned mapping.
+
+An evaluation cut short by a stop is *not* recorded as a result: it was never
+scored, so a resumed run scores it then (the start rows count the attempts).
+An evaluation that outlives ``evaluation_timeout_s`` is recorded as a failed
+evaluation with whatever it logged so far, its worker is abandoned and
+replaced, and the run goes on.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from typing import Any, Callable
 
 from ._budget import Budget
-from ._evaluation import EvaluatorAdapter, Outcome
-from ._records import EvaluationRecord
+from ._evaluation import Outcome
+from ._log import LogContext, use_context
+from ._records import EvaluationRecord, Split
 from ._scoreboard import ScoreBoard
 from .store import Store
+from ._workers import Task, WorkerPool
+
+Refine = Callable[[dict, Any, Outcome], Outcome]
+
+#: How many times an evaluation may be started in all (across resumed sessions) before it counts as failed:
+#: an evaluator that kills its process on one example must not make every resume die again.
+MAX_ATTEMPTS = 3
 
 
 class EvaluatorPool:
     def __init__(
         self,
         *,
-        adapter: EvaluatorAdapter,
+        adapter: Callable[..., Outcome],
         examples: Mapping[str, Any],
-        splits: Mapping[str, str],
+        splits: Mapping[str, Split],
         scoreboard: ScoreBoard,
         budget: Budget,
         store: Store,
         workers: int,
         on_record: Callable[[EvaluationRecord, bool], None],
-        refine: Callable[[dict, Any, Outcome], Outcome] | None = None,
+        failure_score: float = 0.0,
+        timeout_s: float | None = None,
+        refine: Refine | None = None,
         history_k: int = 0,
     ) -> None:
         self._history_k = history_k  # > 0: each call gets the example's best evaluations so far (opt_state)
-        self._refine = refine
         self._adapter = adapter
         self._examples = examples
         self._splits = splits
-        self._scoreboard = scoreboard
+        self._board = scoreboard
         self._budget = budget
         self._store = store
         self._on_record = on_record
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="honing-eval")
+        self._failure_score = failure_score
+        self._timeout_s = timeout_s
+        self._refine = refine
+        self._workers = WorkerPool(workers, "honing-eval")
         self._lock = threading.Lock()
-        self._in_flight: dict[tuple[int, str], Future] = {}
+        self._in_flight: dict[tuple[int, str], Task] = {}
+        self._contexts: dict[Task, LogContext] = {}
         self._busy = 0
         self._busy_time = 0.0
         self._busy_since = 0.0
         self.workers = workers
         self.stopping = threading.Event()
+        self._attempts: Counter[tuple[int, str]] = Counter()  # starts without a result, from earlier sessions
+        self._watchdog: threading.Thread | None = None
+        if timeout_s is not None:
+            self._watchdog = threading.Thread(target=self._watch, name="honing-eval-watchdog", daemon=True)
+            self._watchdog.start()
 
+    def restore_attempts(self, unfinished: Counter[tuple[int, str]]) -> None:
+        """Evaluations earlier sessions started and never finished (each start is one attempt)."""
+        self._attempts.update(unfinished)
+
+    # -- the one way in ----------------------------------------------------------
     def evaluate(self, candidate_id: int, keys: Iterable[str], counter: list[int] | None = None
                  ) -> dict[str, EvaluationRecord]:
         """Evaluate one candidate on the given examples; returns what could be evaluated.
 
         ``counter[0]`` (when given) is increased by the number of evaluator runs this call started.
         """
-        futures: dict[str, Future] = {}
         results: dict[str, EvaluationRecord] = {}
-        for key in dict.fromkeys(keys):
-            claimed = self._claim(candidate_id, key)
-            if isinstance(claimed, EvaluationRecord):
-                results[key] = claimed
-            elif claimed is not None:
-                future, started_here = claimed
-                futures[key] = future
-                if started_here and counter is not None:
-                    counter[0] += 1
-        for key, future in futures.items():
+        waiting: dict[str, Future] = {}
+        claimed: list[Task] = []
+        with self._lock:
+            for key in dict.fromkeys(keys):
+                task = self._in_flight.get((candidate_id, key))
+                if task is not None:
+                    waiting[key] = task.future
+                    continue
+                # Checked under the lock: a worker records its result before leaving _in_flight,
+                # so a pair that is in neither place has really not been evaluated.
+                done = self._board.evaluation(candidate_id, key)
+                if done is not None:
+                    results[key] = done
+                elif not self.stopping.is_set() and self._budget.try_acquire(1):
+                    task = Task(self._run, (candidate_id, key))
+                    self._in_flight[(candidate_id, key)] = task
+                    claimed.append(task)
+                    waiting[key] = task.future
+        if claimed:
+            claimed = self._give_up_on_repeat_crashes(candidate_id, claimed, results)
+        if claimed:
+            self._start(candidate_id, claimed)
+            if counter is not None:
+                counter[0] += len(claimed)
+        for key, future in waiting.items():
             record = future.result()  # re-raises EvaluatorError when raise_on_exception=True
             if record is not None:
                 results[key] = record
         return results
 
-    def _claim(self, candidate_id: int, key: str) -> EvaluationRecord | tuple[Future, bool] | None:
-        """The recorded evaluation, or (future, whether this call started it), or None (no budget)."""
-        with self._lock:
-            pair = (candidate_id, key)
-            if pair in self._in_flight:
-                return self._in_flight[pair], False
-            # Checked under the lock: a worker records its result before leaving _in_flight,
-            # so a pair that is in neither place has really not been evaluated.
-            done = self._scoreboard.evaluation(candidate_id, key)
-            if done is not None:
-                return done
-            if self.stopping.is_set() or self._budget.try_acquire(1) == 0:
-                return None
-            future = self._executor.submit(self._run, candidate_id, key)
-            self._in_flight[pair] = future
-            return future, True
+    def _give_up_on_repeat_crashes(self, candidate_id: int, tasks: list[Task],
+                                   results: dict[str, EvaluationRecord]) -> list[Task]:
+        """Record as failed (spending their unit) the evaluations that were cut short MAX_ATTEMPTS times."""
+        kept = []
+        for task in tasks:
+            key = task.args[1]
+            attempts = self._attempts.get((candidate_id, key), 0)
+            if attempts < MAX_ATTEMPTS:
+                kept.append(task)
+                continue
+            message = (f"this evaluation was started {attempts} times and never finished (the run was killed "
+                       "each time); it is scored as a failure instead of being tried again")
+            outcome = Outcome(score=self._failure_score, side_info={"error": message}, error=message)
+            try:
+                record = self._finish(candidate_id, key, outcome)
+            finally:
+                with self._lock:
+                    self._in_flight.pop((candidate_id, key), None)
+            task.future.set_result(record)
+            results[key] = record
+        return kept
+
+    def _start(self, candidate_id: int, tasks: list[Task]) -> None:
+        """One commit for the starts of all of a request's new evaluations, then they run."""
+        try:
+            self._store.start_evaluations([(candidate_id, t.args[1]) for t in tasks])
+        except BaseException as exc:
+            self._budget.refund(len(tasks))
+            with self._lock:
+                for task in tasks:
+                    self._in_flight.pop((candidate_id, task.args[1]), None)
+            for task in tasks:
+                task.future.set_exception(exc)
+            raise
+        for task in tasks:
+            self._workers.submit_task(task)
 
     def _run(self, candidate_id: int, key: str) -> EvaluationRecord | None:
         pair = (candidate_id, key)
+        with self._lock:
+            task = self._in_flight[pair]
         try:
             if self.stopping.is_set():
-                self._budget.refund(1)  # never started: the unit goes back, nothing is recorded
+                self._budget.refund(1)  # never started: the unit goes back (its start row makes it a retry)
                 return None
-            self._store.start_evaluation(candidate_id, key)
+            context = LogContext()
+            with self._lock:
+                self._contexts[task] = context
             self._mark_busy(+1)
             try:
-                components = self._scoreboard.candidate(candidate_id).components
-                history = (self._scoreboard.top_evaluations(key, self._history_k),) if self._history_k else ()
-                outcome = self._adapter(components, self._examples[key], *history)
+                components = self._board.candidate(candidate_id).components
+                history = (self._board.top_evaluations(key, self._history_k),) if self._history_k else ()
+                with use_context(context):
+                    outcome = self._adapter(components, self._examples[key], *history)
                 if self._refine is not None:
                     outcome = self._refine(components, self._examples[key], outcome)
             finally:
                 self._mark_busy(-1)
+            if task.abandoned:
+                return None  # timed out or stopped meanwhile: whoever gave up recorded what was due
             return self._finish(candidate_id, key, outcome)
         finally:
             with self._lock:
-                self._in_flight.pop(pair, None)
+                self._contexts.pop(task, None)
+                if self._in_flight.get(pair) is task and not task.abandoned:
+                    del self._in_flight[pair]
 
     def _finish(self, candidate_id: int, key: str, outcome: Outcome) -> EvaluationRecord:
         record = EvaluationRecord(
@@ -124,9 +198,61 @@ class EvaluatorPool:
             duration_s=outcome.duration_s, error=outcome.error, created_at=time.time(),
         )
         self._store.add_evaluation(record)
-        changed = self._scoreboard.add_evaluation(record)
+        changed = self._board.add_evaluation(record)
         self._on_record(record, changed)
         return record
+
+    # -- time limits -----------------------------------------------------------------
+    def _watch(self) -> None:
+        assert self._timeout_s is not None
+        tick = min(0.5, max(0.02, self._timeout_s / 10))
+        while not self._workers.closed:
+            time.sleep(tick)
+            now = time.monotonic()
+            with self._lock:
+                late = [(pair, task) for pair, task in self._in_flight.items()
+                        if task.started_at is not None and now - task.started_at > self._timeout_s]
+            for (cid, key), task in late:
+                self._time_out(cid, key, task)
+
+    def _time_out(self, candidate_id: int, key: str, task: Task) -> None:
+        if not self._workers.abandon(task):
+            return  # it finished just now: its own result stands
+        with self._lock:
+            context = self._contexts.get(task)
+        message = (f"the evaluation did not finish within evaluation_timeout_s={self._timeout_s:g} s; it was "
+                   "abandoned and scored as a failure")
+        side_info: dict[str, Any] = {**(context.collected() if context else {}), "error": message}
+        outcome = Outcome(score=self._failure_score, side_info=side_info, error=message,
+                          duration_s=float(self._timeout_s or 0.0))
+        try:
+            record = self._finish(candidate_id, key, outcome)
+        except BaseException as exc:
+            task.future.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._in_flight.pop((candidate_id, key), None)
+        task.future.set_result(record)
+
+    # -- stopping ----------------------------------------------------------------------
+    def stop(self, grace_s: float) -> int:
+        """No new evaluations; wait up to ``grace_s`` for running ones, then abandon the rest.
+
+        Abandoned evaluations are not recorded (a resume scores them). Returns how many were abandoned.
+        """
+        self.stopping.set()
+        with self._lock:
+            tasks = list(self._in_flight.values())
+        if tasks:
+            wait_futures([t.future for t in tasks], timeout=max(0.0, grace_s))
+        abandoned = 0
+        for task in tasks:
+            if self._workers.abandon(task):
+                task.future.set_result(None)
+                abandoned += 1
+        self._workers.shutdown()
+        return abandoned
 
     # -- utilisation accounting (for progress and benchmarks) ---------------
     def _mark_busy(self, delta: int) -> None:
@@ -147,6 +273,3 @@ class EvaluatorPool:
         with self._lock:
             return len(self._in_flight)
 
-    def shutdown(self, wait: bool = True) -> None:
-        self.stopping.set()
-        self._executor.shutdown(wait=wait, cancel_futures=False)

@@ -47,6 +47,7 @@ class LogContext:
 
 
 _current: contextvars.ContextVar[LogContext | None] = contextvars.ContextVar("honing_log_context", default=None)
+_next: contextvars.ContextVar[LogContext | None] = contextvars.ContextVar("honing_next_log_context", default=None)
 _capture_streams: contextvars.ContextVar[bool] = contextvars.ContextVar("honing_capture_streams", default=False)
 
 
@@ -140,11 +141,31 @@ class StdioCapture:
                 cls._saved = None
 
 
+class use_context:
+    """Context manager: the next ``capture`` in this thread collects into ``ctx``.
+
+    The evaluation pool hands each evaluation a context it can still read if
+    the evaluation has to be abandoned (its partial logs are then recorded).
+    """
+
+    def __init__(self, ctx: LogContext) -> None:
+        self._ctx = ctx
+        self._token: contextvars.Token | None = None
+
+    def __enter__(self) -> LogContext:
+        self._token = _next.set(self._ctx)
+        return self._ctx
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _next.reset(self._token)
+
+
 class capture:
     """Context manager: run one evaluation with a fresh LogContext (and stream capture)."""
 
     def __init__(self, streams: bool = False) -> None:
-        self.context = LogContext()
+        self.context = _next.get() or LogContext()
         self._streams = streams
         self._tokens: tuple | None = None
 

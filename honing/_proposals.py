@@ -1,21 +1,22 @@
-"""Proposers: turn a plan (parent, components, minibatch) into a judged child.
+"""Proposers: turn a plan (parent, components, minibatch) into a child judged on its minibatch.
 
 Reflective mutation shows the LM the parent's text and the side information
 of its evaluations on a minibatch, evaluates the rewritten child on the same
-minibatch and accepts it only if it scores strictly higher there. Merge
+minibatch and lets it go on only if it scores strictly higher there. Merge
 combines two pool members that share an ancestor, taking from each the
-components it changed. Both return a ``ProposalRecord``; the engine decides
-what happens next (valset evaluation of accepted children).
+components it changed. Both return a ``ProposalRecord``; whether a winner
+then earns a place in the pool is the validation race's decision (``_race``).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ._records import SINGLE_TASK_KEY, CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
+from ._config import ReflectionConfig
+from ._records import SINGLE_TASK_KEY, CandidateRecord, EvaluationRecord, LMUsage, ProposalKind, ProposalRecord
 from ._reflection import (
     ReflectionExample,
     build_reflection_messages,
@@ -23,30 +24,65 @@ from ._reflection import (
     parse_reflection_reply,
     wants_follow_up,
 )
+from ._rebase import rebase
 from ._render import render_side_info
 from ._scoreboard import ScoreBoard
 from ._templates import render_template
 from .llm._base import Completion
 
+MERGE_SUBSAMPLE = 5  # validation examples a merged child is judged on before its race
+
 
 @dataclass(frozen=True)
 class Plan:
     proposal_id: int
-    kind: str  # "reflection" or "merge"
+    kind: ProposalKind
     parent_ids: tuple[int, ...]
     components: tuple[str, ...] = ()
     minibatch: tuple[str, ...] = ()
     ancestor_id: int | None = None
+    pool_mark: int = 0  # the pool's size when the plan was made (what was admitted since is newer)
+
+
+@dataclass(frozen=True)
+class ProblemView:
+    """What a proposer needs to know about the problem (fixed for the run)."""
+
+    objective: str | None
+    background: str | None
+    train_examples: Mapping[str, Any]
+    single_task: bool
+    val_keys: tuple[str, ...]
+    max_prompt_chars: int | None = None  # from the LM's context window
+    multimodal: bool = True  # whether the LM takes image parts
 
 
 @dataclass
+class Draft:
+    """A proposal up to its new text: either a child to judge, or already a finished (rejected) record."""
+
+    plan: Plan
+    record: ProposalRecord | None = None
+    child: dict[str, str] | None = None
+    origin: str = "reflection"
+    parent_score: float = 0.0
+    keys: tuple[str, ...] = ()
+    prompt: Any = None
+    reply: str | None = None
+    usage: _Usage | None = None
+    strict: bool = True
+
+
 class _Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    duration_s: float = 0.0
-    model: str | None = None
-    seen_tokens: bool = False
+    """Tokens, cost and time of the LM calls one proposal made."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd: float | None = None
+        self.duration_s = 0.0
+        self.model: str | None = None
+        self.seen_tokens = False
 
     def add(self, c: Completion) -> None:
         if c.prompt_tokens is not None or c.completion_tokens is not None:
@@ -59,59 +95,59 @@ class _Usage:
         self.model = c.model or self.model
 
     def frozen(self) -> LMUsage:
-        return LMUsage(
-            prompt_tokens=self.prompt_tokens if self.seen_tokens else None,
-            completion_tokens=self.completion_tokens if self.seen_tokens else None,
-            cost_usd=self.cost_usd, duration_s=self.duration_s, model=self.model,
-        )
-
-
-@dataclass
-class ProposerSettings:
-    objective: str | None
-    background: str | None
-    train_examples: Mapping[str, Any]
-    single_task: bool
-    edit_threshold_chars: int
-    max_side_info_chars: int
-    max_prompt_chars: int | None
-    prompt_template: str | Mapping[str, str] | None
-    skip_perfect_score: bool
-    perfect_score: float | None
-    merge_subsample: int = 5
-    val_keys: tuple[str, ...] = field(default_factory=tuple)
-    follow_up: bool = True
+        return LMUsage(prompt_tokens=self.prompt_tokens if self.seen_tokens else None,
+                       completion_tokens=self.completion_tokens if self.seen_tokens else None,
+                       cost_usd=self.cost_usd, duration_s=self.duration_s, model=self.model)
 
 
 class Proposer:
     def __init__(
         self,
         *,
-        settings: ProposerSettings,
+        reflection: ReflectionConfig,
+        problem: ProblemView,
         scoreboard: ScoreBoard,
-        evaluate: Callable[[int, Any], dict[str, EvaluationRecord]],
+        evaluate: Callable[[int, list[str]], dict[str, EvaluationRecord]],
         complete: Callable[[list[dict]], Completion],
         new_candidate: Callable[[dict[str, str], tuple[int, ...], str, int], CandidateRecord],
+        claim: Callable[[int], str | None] = lambda candidate_id: None,
+        rebase: bool = True,
     ) -> None:
-        self.s = settings
+        self.config = reflection
+        self.problem = problem
         self.board = scoreboard
         self.evaluate = evaluate
         self.complete = complete
         self.new_candidate = new_candidate
+        self.claim = claim  # None when this proposal may judge the child, else why another one already does
+        self.rebase = rebase
+
+    def draft(self, plan: Plan, rng: random.Random) -> Draft:
+        """Everything up to the new text: the part that needs the LM (a merge needs none)."""
+        return self._merge(plan, rng) if plan.kind == "merge" else self._reflect(plan)
+
+    def judge(self, draft: Draft) -> ProposalRecord:
+        """Score the child on the minibatch (or the merge's subsample) against its parent(s)."""
+        if draft.record is not None:
+            return draft.record
+        assert draft.child is not None and draft.usage is not None
+        return self._judge(draft.plan, draft.child, draft.origin, draft.parent_score, list(draft.keys),
+                           draft.prompt, draft.reply, draft.usage, strict=draft.strict)
 
     # -- reflective mutation ----------------------------------------------
-    def reflect(self, plan: Plan) -> ProposalRecord:
+    def _reflect(self, plan: Plan) -> Draft:
         parent_id = plan.parent_ids[0]
         parent = self.board.candidate(parent_id)
         keys = list(plan.minibatch)
         parent_evals = self.evaluate(parent_id, keys)
         if len(parent_evals) < len(keys):
-            return self._rejected(plan, "budget exhausted before the parent was scored on the minibatch")
+            return Draft(plan, self._rejected(plan, "budget exhausted before the parent was scored on the minibatch"))
         parent_score = sum(parent_evals[k].score for k in keys)
-        if self.s.skip_perfect_score and self.s.perfect_score is not None and all(
-            parent_evals[k].score >= self.s.perfect_score for k in keys
-        ):
-            return self._rejected(plan, "parent already has a perfect score on this minibatch", parent_score)
+        perfect = self.config.perfect_score
+        if self.config.skip_perfect_score and perfect is not None and all(
+                parent_evals[k].score >= perfect for k in keys):
+            return Draft(plan, self._rejected(plan, "parent already has a perfect score on this minibatch",
+                                              parent_score))
 
         examples = [self._reflection_example(parent_evals[k]) for k in keys]
         usage = _Usage()
@@ -120,11 +156,11 @@ class Proposer:
         for component in plan.components:
             messages = self._messages(component, parent.components, examples)
             prompts.append(messages)
-            completion = self.complete(messages)  # LMError propagates: the engine records it
+            completion = self.complete(messages)  # a failure propagates: the engine records it
             usage.add(completion)
             replies.append(completion.text)
             parsed = parse_reflection_reply(completion.text, parent.components[component])
-            if parsed.text is None and self.s.follow_up and wants_follow_up(completion.text):
+            if parsed.text is None and self.config.follow_up_prose_replies and wants_follow_up(completion.text):
                 messages = [*messages, {"role": "assistant", "content": completion.text},
                             follow_up_message(component, parent.components[component])]
                 prompts[-1] = messages
@@ -140,11 +176,12 @@ class Proposer:
         reply = replies[0] if len(replies) == 1 else "\n\n".join(replies)
         if child_components == parent.components:
             reason = "the reply held no usable new text (" + "; ".join(failures) + ")"
-            return self._rejected(plan, reason, parent_score, prompt=prompt, reply=reply, usage=usage)
-        return self._judge(plan, child_components, "reflection", parent_score, keys, prompt, reply, usage)
+            return Draft(plan, self._rejected(plan, reason, parent_score, prompt=prompt, reply=reply, usage=usage))
+        return Draft(plan, child=child_components, parent_score=parent_score, keys=tuple(keys), prompt=prompt,
+                     reply=reply, usage=usage)
 
     def _reflection_example(self, record: EvaluationRecord) -> ReflectionExample:
-        example = None if self.s.single_task else self.s.train_examples.get(record.example_key)
+        example = None if self.problem.single_task else self.problem.train_examples.get(record.example_key)
         return ReflectionExample(
             score=record.score, side_info=record.side_info, example=example, output=record.output,
             error=record.error, objective_scores=dict(record.objective_scores),
@@ -152,24 +189,27 @@ class Proposer:
 
     def _messages(self, component: str, components: dict[str, str], examples: list[ReflectionExample]) -> list[dict]:
         current = components[component]
-        if self.s.prompt_template is not None:
+        template = self.config.reflection_prompt_template
+        if template is not None:
+            share = self.config.max_side_info_chars // max(1, len(examples))
             feedback = "\n\n".join(
-                f"Example {i} (score {ex.score:.4g}):\n"
-                + render_side_info(ex.side_info, max_total_chars=self.s.max_side_info_chars // max(1, len(examples))).text
+                f"Example {i} (score {ex.score:.4g}):\n" + render_side_info(ex.side_info, max_total_chars=share).text
                 for i, ex in enumerate(examples, 1)
             )
-            text = render_template(self.s.prompt_template, component=component, current=current, feedback=feedback,
-                                   objective=self.s.objective, background=self.s.background)
+            text = render_template(template, component=component, current=current, feedback=feedback,
+                                   objective=self.problem.objective, background=self.problem.background)
             if text is not None:  # None: a per-component dict without this component uses the built-in prompt
                 return [{"role": "user", "content": text}]
         return build_reflection_messages(
             component=component, current_text=current, all_components=components, examples=examples,
-            objective=self.s.objective, background=self.s.background,
-            allow_edits=len(current) > self.s.edit_threshold_chars, max_prompt_chars=self.s.max_prompt_chars,
+            objective=self.problem.objective, background=self.problem.background,
+            allow_edits=len(current) > self.config.edit_threshold_chars,
+            max_prompt_chars=self.problem.max_prompt_chars, multimodal=self.problem.multimodal,
+            max_side_info_chars=self.config.max_side_info_chars,
         )
 
     # -- merge --------------------------------------------------------------
-    def merge(self, plan: Plan, rng: random.Random) -> ProposalRecord:
+    def _merge(self, plan: Plan, rng: random.Random) -> Draft:
         a, b = (self.board.candidate(i) for i in plan.parent_ids)
         ancestor = self.board.candidate(plan.ancestor_id) if plan.ancestor_id is not None else None
         means = {i: self.board.val_mean(i) or 0.0 for i in plan.parent_ids}
@@ -183,21 +223,53 @@ class Proposer:
             else:
                 child[name] = (a if means[a.id] >= means[b.id] else b).components[name]
         if child in (a.components, b.components):
-            return self._rejected(plan, "the merge reproduced one of its parents")
-        common = [k for k in self.s.val_keys
+            return Draft(plan, self._rejected(plan, "the merge reproduced one of its parents"))
+        common = [k for k in self.problem.val_keys
                   if self.board.evaluation(a.id, k) is not None and self.board.evaluation(b.id, k) is not None]
-        keys = sorted(rng.sample(common, min(self.s.merge_subsample, len(common))))
-        best_parent = max(sum(self.board.evaluation(p, k).score for k in keys) for p in plan.parent_ids)
-        return self._judge(plan, child, "merge", best_parent, keys, None, None, _Usage(), strict=False)
+        keys = sorted(rng.sample(common, min(MERGE_SUBSAMPLE, len(common))))
+        best_parent = max(sum(self.board.evaluation(p, k).score for k in keys)  # type: ignore[union-attr]
+                          for p in plan.parent_ids)
+        return Draft(plan, child=child, origin="merge", parent_score=best_parent, keys=tuple(keys), usage=_Usage(),
+                     strict=False)
+
+    # -- a stale child: its parent was improved while it was being written ------------
+    def _newer_version(self, plan: Plan) -> int | None:
+        """The best pool member admitted since planning that descends from the parent, if any."""
+        parent_id = plan.parent_ids[0]
+        newer = [c for c in self.board.admitted_since(plan.pool_mark) if parent_id in self.board.ancestors(c)]
+        if not newer:
+            return None
+        return max(newer, key=lambda c: (self.board.val_mean(c) or float("-inf"), -c))
 
     # -- shared -------------------------------------------------------------
     def _judge(self, plan: Plan, components: dict[str, str], origin: str, parent_score: float, keys: list[str],
                prompt: Any, reply: str | None, usage: _Usage, strict: bool = True) -> ProposalRecord:
+        parents = plan.parent_ids
+        note = ""
+        newer = self._newer_version(plan) if plan.kind == "reflection" and self.rebase else None
+        if newer is not None:
+            # The parent was improved while this child was written: replay the edit on the improved version
+            # and judge it against that version. An edit that touches what the improvement touched most
+            # likely makes the same fix again: it is set aside without spending any evaluation.
+            base = self.board.candidate(newer).components
+            merged = rebase(self.board.candidate(plan.parent_ids[0]).components, base, components)
+            if merged is None or merged == base:
+                return self._rejected(plan, f"superseded: candidate {newer}, a newer version of its parent, "
+                                      "already changed the same lines", parent_score, prompt=prompt, reply=reply,
+                                      usage=usage)
+            newer_evals = self.evaluate(newer, keys)
+            if len(newer_evals) < len(keys):
+                return self._rejected(plan, "budget exhausted before the parent's newer version was scored on "
+                                      "the minibatch", parent_score, prompt=prompt, reply=reply, usage=usage)
+            components, parents = merged, (plan.parent_ids[0], newer)
+            note = f"rebased onto candidate {newer}, its parent's newer version; "
+            parent_score = sum(newer_evals[k].score for k in keys)
         # With caching on, identical text is the same candidate: its recorded evaluations are
-        # reused, and one already in the pool is not judged again.
-        child = self.new_candidate(components, plan.parent_ids, origin, plan.proposal_id)
-        if child.id in self.board.pool:
-            return self._rejected(plan, f"duplicate of candidate {child.id}, already in the pool", parent_score,
+        # reused, and one already in the pool (or already judged) is not judged again.
+        child = self.new_candidate(components, parents, origin, plan.proposal_id)
+        taken = "already in the pool" if self.board.in_pool(child.id) else self.claim(child.id)
+        if taken is not None:
+            return self._rejected(plan, f"duplicate of candidate {child.id}, {taken}", parent_score,
                                   prompt=prompt, reply=reply, usage=usage)
         child_evals = self.evaluate(child.id, keys)
         if len(child_evals) < len(keys):
@@ -206,7 +278,7 @@ class Proposer:
         child_score = sum(child_evals[k].score for k in keys)
         accepted = child_score > parent_score if strict else child_score >= parent_score
         verdict = "improved" if accepted else "did not improve"
-        reason = f"{verdict} on the minibatch: {child_score:.6g} vs parent {parent_score:.6g}"
+        reason = f"{note}{verdict} on the minibatch: {child_score:.6g} vs parent {parent_score:.6g}"
         return ProposalRecord(
             id=plan.proposal_id, kind=plan.kind, parent_ids=plan.parent_ids, components=plan.components,
             prompt=prompt, reply=reply, child_id=child.id, accepted=accepted, reason=reason,
@@ -225,44 +297,10 @@ class Proposer:
         )
 
     def stopped(self, plan: Plan) -> ProposalRecord:
-        return self._rejected(plan, "the run stopped before the LM was asked")
+        return self._rejected(plan, "the run stopped before the LM answered")
 
     def failed(self, plan: Plan, error: BaseException) -> ProposalRecord:
         return self._rejected(plan, "the reflection LM failed", error=f"{type(error).__name__}: {error}")
 
 
-def find_merge_pair(board: ScoreBoard, rng: random.Random, tried: set[tuple[int, int]],
-                    min_overlap: int) -> Plan | None:
-    """Pick two frontier members with a common ancestor that neither descends from the other."""
-    members = sorted(board.front.non_dominated())
-    pairs = [(i, j) for n, i in enumerate(members) for j in members[n + 1:] if (i, j) not in tried]
-    rng.shuffle(pairs)
-    for i, j in pairs:
-        tried.add((i, j))
-        ai, aj = _ancestors(board, i), _ancestors(board, j)
-        if i in aj or j in ai:
-            continue
-        common = ai & aj
-        if not common:
-            continue
-        overlap = sum(1 for k in board.val_keys
-                      if board.evaluation(i, k) is not None and board.evaluation(j, k) is not None)
-        if overlap < min(min_overlap, len(board.val_keys)):
-            continue
-        ancestor = max(common)  # the most recent shared ancestor
-        return Plan(proposal_id=-1, kind="merge", parent_ids=(i, j), ancestor_id=ancestor)
-    return None
-
-
-def _ancestors(board: ScoreBoard, candidate_id: int) -> set[int]:
-    seen: set[int] = set()
-    stack = list(board.candidate(candidate_id).parents)
-    while stack:
-        cid = stack.pop()
-        if cid not in seen:
-            seen.add(cid)
-            stack.extend(board.candidate(cid).parents)
-    return seen
-
-
-__all__ = ["Plan", "Proposer", "ProposerSettings", "find_merge_pair", "SINGLE_TASK_KEY"]
+__all__ = ["MERGE_SUBSAMPLE", "Draft", "Plan", "ProblemView", "Proposer", "SINGLE_TASK_KEY"]

@@ -13,17 +13,24 @@ import hashlib
 import json
 import pickle
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 SINGLE_TASK_KEY = "__single__"
 
+#: How a candidate came to exist.
+Origin = Literal["seed", "generated", "reflection", "merge"]
+#: Which set an evaluated example belongs to ("single": the one task of single-task mode).
+Split = Literal["train", "val", "single"]
+#: What a proposal was.
+ProposalKind = Literal["reflection", "merge", "seed_generation"]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class CandidateRecord:
     id: int
     components: dict[str, str]
     parents: tuple[int, ...] = ()
-    origin: str = "seed"  # seed | reflection | merge | generated
+    origin: Origin = "seed"
     proposal_id: int | None = None
     created_at: float = 0.0
 
@@ -32,11 +39,11 @@ class CandidateRecord:
         return candidate_hash(self.components)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EvaluationRecord:
     candidate_id: int
     example_key: str
-    split: str  # "train", "val" or "single"
+    split: Split
     score: float
     objective_scores: dict[str, float] = field(default_factory=dict)
     side_info: dict[str, Any] = field(default_factory=dict)
@@ -51,7 +58,7 @@ class EvaluationRecord:
         return self.error is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LMUsage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -60,10 +67,17 @@ class LMUsage:
     model: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProposalRecord:
+    """One reflection or merge and its minibatch verdict.
+
+    ``accepted`` means the child beat its parent on the minibatch. Whether it
+    then earned a place in the pool is a separate, later fact: its
+    ``AdmissionRecord`` (written when its validation race ends).
+    """
+
     id: int
-    kind: str  # reflection | merge | seed_generation
+    kind: ProposalKind
     parent_ids: tuple[int, ...]
     components: tuple[str, ...]
     prompt: Any  # the messages sent to the LM (None for merges)
@@ -80,6 +94,22 @@ class ProposalRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionRecord:
+    """Whether a candidate that won its minibatch earned a place in the pool, after its validation race.
+
+    ``val_evaluated`` is how many validation examples it was scored on before
+    the verdict: all of them when admitted, fewer when it was raced out early.
+    """
+
+    candidate_id: int
+    proposal_id: int | None
+    admitted: bool
+    reason: str
+    val_evaluated: int = 0
+    created_at: float = 0.0
 
 
 def canonical_bytes(value: Any) -> bytes:

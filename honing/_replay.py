@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
 from ._scoreboard import ScoreBoard
-from ._store import StoredRun
+from .store import StoredRun
 
 SEED_ORIGINS = ("seed", "generated")
 

@@ -78,11 +78,14 @@ class Result:
 
     @property
     def accepted_proposals(self) -> list[ProposalRecord]:
-        return [p for p in self.proposals if p.accepted]
+        """Proposals whose child entered the pool (it won its minibatch, then its validation race)."""
+        pool = set(self.candidate_ids)
+        return [p for p in self.proposals if p.accepted and p.child_id in pool]
 
     @property
     def rejected_proposals(self) -> list[ProposalRecord]:
-        return [p for p in self.proposals if not p.accepted]
+        pool = set(self.candidate_ids)
+        return [p for p in self.proposals if not (p.accepted and p.child_id in pool)]
 
     def candidate_tree_dot(self) -> str:
         """The lineage as a Graphviz DOT digraph (best in gold, frontier in blue)."""
@@ -111,6 +114,7 @@ class Result:
         best_id = board.best_id()
         status = engine.status()
         has_objectives = any(view.val_aggregate_subscores)
+        usage = engine.lm.usage()
         return cls(
             best_candidate=None if best_id is None else to_user(board.candidate(best_id).components),
             best_score=None if best_id is None else board.val_mean(best_id),
@@ -126,9 +130,9 @@ class Result:
             proposals=list(engine.proposals),
             best_outputs=_best_outputs(board, pool) if engine.config.engine.track_best_outputs else None,
             stop_reason=engine.stop_reason,
-            lm_calls=engine._lm_calls,
-            lm_prompt_tokens=engine.lm_tokens[0],
-            lm_completion_tokens=engine.lm_tokens[1],
+            lm_calls=usage.calls,
+            lm_prompt_tokens=usage.prompt_tokens,
+            lm_completion_tokens=usage.completion_tokens,
             cost_usd=status.cost_usd,
             elapsed_s=status.elapsed_s,
             worker_utilization=engine.utilization(),

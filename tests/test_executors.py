@@ -88,10 +88,10 @@ def run(executor: str, calls_path, budget: int = 20, callbacks=(), **engine):
 def test_same_guarantees_as_threads(executor, tmp_path):
     calls_path = tmp_path / "calls.txt"
     recorder = Recorder()
-    result = run(executor, calls_path, callbacks=[recorder])
+    result = run(executor, calls_path, budget=30, callbacks=[recorder])
 
     calls = read_calls(calls_path)
-    assert len(calls) == result.total_metric_calls <= 20  # the hard budget holds across processes
+    assert len(calls) == result.total_metric_calls <= 30  # the hard budget holds across processes
     assert len({(cand, ex) for _, cand, ex in calls}) == len(calls)  # never twice per (candidate, example)
     assert os.getpid() not in {pid for pid, _, _ in calls}  # the evaluator really ran elsewhere
 

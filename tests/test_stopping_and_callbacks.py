@@ -124,5 +124,5 @@ def test_proposals_waiting_for_a_single_slot_lm_give_up_when_the_run_stops():
     started = time.monotonic()
     result = run(lm=slow, timeout_s=0.3, max_proposals_in_flight=6, max_workers=2)
     assert time.monotonic() - started < 2.0  # not 6 x 0.4 s of queued LM calls
-    assert any(p.reason == "the run stopped before the LM was asked" for p in result.proposals)
+    assert len(slow.prompts) <= 2  # the queued proposals never reached the LM
     assert sum(1 for p in result.proposals if p.reply is not None) <= 2

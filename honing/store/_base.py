@@ -1,15 +1,15 @@
 """The ``Store`` protocol: what the engine needs from wherever a run is kept, method by method.
 
 A run is an append-only log of immutable records (``honing._records``):
-candidates, evaluations, proposals, plus a "started" mark written before each
-evaluator call. Everything else -- the pool, scores, the frontier, the budget
+candidates, evaluations, proposals, admissions (validation races' verdicts),
+plus a "started" mark written before each evaluator call. Everything else -- the pool, scores, the frontier, the budget
 spent -- is derived from that log, so a store only has to keep it and give it
 back. ``MemoryStore`` and ``SQLiteStore`` implement this; a third-party store
 proves itself against the same tests with ``honing.testing.StoreContract``.
 
 Guarantees every implementation gives (the engine relies on each):
 
-* **Thread safety.** After ``open`` returns, ``add_*`` and ``start_evaluation``
+* **Thread safety.** After ``open`` returns, ``add_*`` and ``start_evaluations``
   are called from many threads at once (evaluation workers, proposal threads);
   the store serializes them. ``open`` and ``close`` are called from one thread,
   never concurrently with anything else.
@@ -28,11 +28,12 @@ Guarantees every implementation gives (the engine relies on each):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._errors import HoningError
-from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
 
 logger = logging.getLogger("honing.store")
 
@@ -93,8 +94,12 @@ class StoredRun:
     candidates: list[CandidateRecord] = field(default_factory=list)
     evaluations: list[EvaluationRecord] = field(default_factory=list)
     proposals: list[ProposalRecord] = field(default_factory=list)
-    started: list[tuple[int, str]] = field(default_factory=list)  # started, with no evaluation record yet
+    #: every start of an evaluation that has no result, once per attempt (a pair repeats when it was cut
+    #: short in several sessions)
+    started: list[tuple[int, str]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    #: validation races' verdicts; None for a store written before races existed
+    admissions: list[AdmissionRecord] | None = field(default_factory=list)
 
     @property
     def is_new(self) -> bool:
@@ -110,9 +115,9 @@ class Store(Protocol):
 
         A new store records ``header`` and returns an empty ``StoredRun``. A store
         that already holds this run returns its records, each kind in write order,
-        plus ``started``: the (candidate id, example key) pairs whose
-        ``start_evaluation`` was written with no evaluation record after it (the
-        evaluator was running when the last session ended). ``session`` (a JSON-like
+        plus ``started``: the (candidate id, example key) pairs whose start was
+        written with no evaluation record after it (the evaluator was running when
+        a session ended), once per such start, in write order. ``session`` (a JSON-like
         dict: the config, the start time) is appended to ``sessions``.
 
         Refuses, writing nothing, with ``StoreMismatchError`` when the store holds
@@ -129,17 +134,20 @@ class Store(Protocol):
         """Append a candidate. Durable when it returns. Thread-safe."""
         ...
 
-    def start_evaluation(self, candidate_id: int, example_key: str) -> None:
-        """Mark that the evaluator is about to run on this pair; durable *before* the evaluator is called.
+    def start_evaluations(self, pairs: Sequence[tuple[int, str]]) -> None:
+        """Mark that the evaluator is about to run on these pairs; durable *before* any of them is called.
 
-        This mark is what lets a resumed run know which evaluator calls were in
-        flight at a crash (they appear in ``StoredRun.started``) instead of
-        silently losing or repeating them. Thread-safe.
+        These marks let a resumed run know which evaluator calls a crash cut
+        short (they appear in ``StoredRun.started``): those were never scored,
+        so they are run again, and counting the marks keeps an evaluator that
+        kills its process every time from being retried forever. One call
+        covers the new evaluations of one request, so one commit serves them
+        all. Thread-safe.
         """
         ...
 
     def add_evaluation(self, record: EvaluationRecord) -> None:
-        """Append an evaluation (it finishes the matching ``start_evaluation``, if any).
+        """Append an evaluation (it finishes the matching start, if any).
 
         ``side_info`` and ``output`` may hold any Python value -- cycles, lone
         surrogates, unpicklable objects, huge strings -- and must not make this
@@ -151,6 +159,10 @@ class Store(Protocol):
 
     def add_proposal(self, record: ProposalRecord) -> None:
         """Append a proposal (an LM reflection, a merge or a seed generation). Durable; thread-safe."""
+        ...
+
+    def add_admission(self, record: AdmissionRecord) -> None:
+        """Append a validation race's verdict (whether the candidate entered the pool). Durable; thread-safe."""
         ...
 
     def close(self) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
-from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
 from ._base import RunHeader, StoredRun, check_resume
 
 
@@ -32,6 +33,7 @@ class MemoryStore:
                 proposals=list(self._run.proposals),
                 started=list(self._pending()),
                 sessions=list(self._run.sessions),
+                admissions=list(self._run.admissions or []),
             )
 
     def _pending(self) -> list[tuple[int, str]]:
@@ -42,9 +44,9 @@ class MemoryStore:
         with self._lock:
             self._run.candidates.append(record)
 
-    def start_evaluation(self, candidate_id: int, example_key: str) -> None:
+    def start_evaluations(self, pairs: Sequence[tuple[int, str]]) -> None:
         with self._lock:
-            self._run.started.append((candidate_id, example_key))
+            self._run.started.extend(pairs)
 
     def add_evaluation(self, record: EvaluationRecord) -> None:
         with self._lock:
@@ -53,6 +55,11 @@ class MemoryStore:
     def add_proposal(self, record: ProposalRecord) -> None:
         with self._lock:
             self._run.proposals.append(record)
+
+    def add_admission(self, record: AdmissionRecord) -> None:
+        with self._lock:
+            assert self._run.admissions is not None
+            self._run.admissions.append(record)
 
     def close(self) -> None:
         pass

@@ -10,7 +10,7 @@ import json
 import math
 import sqlite3
 
-from .._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
+from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
 from ._base import RunHeader
 from ._codec import Decoder, Encoder, unpack_payload
 from ._prompts import PromptPacker
@@ -30,6 +30,8 @@ def _placeholders(columns: str) -> str:
 INSERT_CANDIDATE = f"INSERT INTO candidates ({CANDIDATE_COLUMNS}) VALUES ({_placeholders(CANDIDATE_COLUMNS)})"
 INSERT_EVALUATION = f"INSERT INTO evaluations ({EVALUATION_COLUMNS}) VALUES ({_placeholders(EVALUATION_COLUMNS)})"
 INSERT_PROPOSAL = f"INSERT INTO proposals ({PROPOSAL_COLUMNS}) VALUES ({_placeholders(PROPOSAL_COLUMNS)})"
+ADMISSION_COLUMNS = "candidate_id, proposal_id, admitted, reason, val_evaluated, created_at"
+INSERT_ADMISSION = f"INSERT INTO admissions ({ADMISSION_COLUMNS}) VALUES ({_placeholders(ADMISSION_COLUMNS)})"
 
 
 def text_param(value: str | None) -> str | bytes | None:
@@ -109,6 +111,17 @@ def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
                       duration_s=lm_duration_s, model=text_value(model)),
         error=text_value(error), created_at=created_at,
     )
+
+
+def admission_params(record: AdmissionRecord) -> tuple:
+    return (record.candidate_id, record.proposal_id, int(record.admitted), record.reason, record.val_evaluated,
+            record.created_at)
+
+
+def admission_from_row(row: tuple) -> AdmissionRecord:
+    cid, pid, admitted, reason, val_evaluated, created_at = row
+    return AdmissionRecord(candidate_id=cid, proposal_id=pid, admitted=bool(admitted), reason=reason,
+                           val_evaluated=val_evaluated, created_at=created_at)
 
 
 def header_to_json(header: RunHeader) -> str:

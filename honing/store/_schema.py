@@ -10,7 +10,9 @@ version is brought up to date by ``migrate`` when a writer opens it (readers
 read every version without changing the file).
 
 Versions: 1 -- the first layout; 2 -- ``sessions.heartbeat_at`` (liveness); 3 -- prompts compressed
-against a stored dictionary (the ``zjson`` value tag, ``zdict`` blobs; no table changes).
+against a stored dictionary (the ``zjson`` value tag, ``zdict`` blobs; no table changes); 4 -- the
+``admissions`` table (validation races; older runs admitted every child that won its minibatch,
+and the migration writes that down as admission rows).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ._failures import (
     translate,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_FILENAME = "honing.db"
 
 SCHEMA = """
@@ -107,6 +109,16 @@ CREATE TABLE IF NOT EXISTS blobs (
     data BLOB NOT NULL
 );
 """
+ADMISSIONS_TABLE = """CREATE TABLE IF NOT EXISTS admissions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    candidate_id INTEGER NOT NULL,
+    proposal_id INTEGER,
+    admitted INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    val_evaluated INTEGER NOT NULL,
+    created_at REAL NOT NULL
+)"""
+SCHEMA += ADMISSIONS_TABLE + ";\n"
 
 logger = logging.getLogger("honing.store")
 
@@ -115,6 +127,10 @@ logger = logging.getLogger("honing.store")
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE sessions ADD COLUMN heartbeat_at REAL",),
     2: (),  # new value encodings only: older readers must refuse the file, nothing to convert
+    3: (ADMISSIONS_TABLE,
+        "INSERT INTO admissions (candidate_id, proposal_id, admitted, reason, val_evaluated, created_at) "
+        "SELECT child_id, id, 1, 'admitted when it won its minibatch (stored before validation races)', 0, "
+        "created_at FROM proposals WHERE accepted=1 AND child_id IS NOT NULL ORDER BY seq"),
 }
 _MAGIC = b"SQLite format 3\x00"
 

@@ -5,9 +5,9 @@ often at the same time, by a dashboard in another process. SQLite in WAL mode
 gives exactly that -- one writer, any number of readers that see consistent
 snapshots -- with atomic commits and no server.
 
-Durability: every call commits before it returns. ``start_evaluation`` in
-particular is on disk before the evaluator runs, which is what lets a resumed
-run count a crashed evaluation as spent instead of running it again. With the
+Durability: every call commits before it returns. ``start_evaluations`` in
+particular is on disk before the evaluators run, which is what lets a resumed
+run know which evaluations a crash cut short (and how often each was tried). With the
 default ``synchronous="NORMAL"`` a commit survives the process being killed at
 any instant (the WAL is written before the call returns); pass
 ``synchronous="FULL"`` to also survive a power cut, at the price of an fsync
@@ -36,22 +36,27 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._records import CandidateRecord, EvaluationRecord, ProposalRecord
+from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
 from ._base import RunHeader, StoredRun, StoreError, StoreInUseError, check_resume
 from ._codec import Decoder, Encoder, pack_payload
 from ._failures import damaged_error, translate
 from ._liveness import HEARTBEAT_S, STALE_AFTER_S, Heartbeat, LockState, WriterLock
 from ._prompts import PromptPacker
 from ._rows import (
+    ADMISSION_COLUMNS,
     CANDIDATE_COLUMNS,
     EVALUATION_COLUMNS,
+    INSERT_ADMISSION,
     INSERT_CANDIDATE,
     INSERT_EVALUATION,
     INSERT_PROPOSAL,
     PROPOSAL_COLUMNS,
+    admission_from_row,
+    admission_params,
     blob_reader,
     candidate_from_row,
     candidate_params,
@@ -273,6 +278,8 @@ class SQLiteStore:
             run.proposals = [proposal_from_row(r, dec) for r in
                              conn.execute(f"SELECT {PROPOSAL_COLUMNS} FROM proposals ORDER BY seq")]
             run.sessions = [dec.loads(text) for (text,) in conn.execute("SELECT data FROM sessions ORDER BY seq")]
+            run.admissions = [admission_from_row(r) for r in
+                              conn.execute(f"SELECT {ADMISSION_COLUMNS} FROM admissions ORDER BY seq")]
         except (KeyError, ValueError, TypeError) as exc:  # a missing blob, unreadable JSON: the file is damaged
             raise damaged_error(self.path, f"a stored record cannot be read back: {exc}") from exc
         done = {(e.candidate_id, e.example_key) for e in run.evaluations}
@@ -348,9 +355,10 @@ class SQLiteStore:
         enc, blobs = self._encoder()
         self._write([(INSERT_CANDIDATE, candidate_params(record, enc))], blobs, "storing a candidate")
 
-    def start_evaluation(self, candidate_id: int, example_key: str) -> None:
+    def start_evaluations(self, pairs: Sequence[tuple[int, str]]) -> None:
+        now = time.time()
         self._write([("INSERT INTO started (candidate_id, example_key, session, started_at) VALUES (?, ?, ?, ?)",
-                      (candidate_id, example_key, self._session, time.time()))], [], "marking an evaluation started")
+                      (cid, key, self._session, now)) for cid, key in pairs], [], "marking evaluations started")
 
     def add_evaluation(self, record: EvaluationRecord) -> None:
         enc, blobs = self._encoder()
@@ -359,6 +367,9 @@ class SQLiteStore:
     def add_proposal(self, record: ProposalRecord) -> None:
         enc, blobs = self._encoder()
         self._write([(INSERT_PROPOSAL, proposal_params(record, enc, self._packer))], blobs, "storing a proposal")
+
+    def add_admission(self, record: AdmissionRecord) -> None:
+        self._write([(INSERT_ADMISSION, admission_params(record))], [], "storing a validation race's verdict")
 
     def close(self) -> None:
         if self._heartbeat is not None:

@@ -28,7 +28,7 @@ def _stored_run(tmp_path, n=300):
     store.open(header(), {})
     store.add_candidate(candidate(0))
     for i in range(n):
-        store.start_evaluation(0, f"k{i}")
+        store.start_evaluations([(0, f"k{i}")])
         store.add_evaluation(evaluation(0, f"k{i}", i / n, side_info={"pad": os.urandom(450).hex()}))
     store.close()
     return run_dir
@@ -126,7 +126,7 @@ def test_a_full_database_raises_store_full_error_and_keeps_what_was_stored(tmp_p
     stored = 0
     with pytest.raises(StoreFullError, match="full.*Free some space and resume"):
         for i in range(10_000):
-            store.start_evaluation(0, f"k{i}")
+            store.start_evaluations([(0, f"k{i}")])
             store.add_evaluation(evaluation(0, f"k{i}", side_info={"pad": os.urandom(2000).hex()}))
             stored += 1
     assert 0 < stored < 10_000
@@ -150,7 +150,7 @@ def test_a_real_full_disk(tmp_path):
         stored = 0
         try:
             for i in range(10_000):
-                store.start_evaluation(0, f"k{{i}}")
+                store.start_evaluations([(0, f"k{{i}}")])
                 store.add_evaluation(evaluation(0, f"k{{i}}", side_info={{"pad": os.urandom(3000).hex()}}))
                 stored += 1
         except StoreFullError as exc:

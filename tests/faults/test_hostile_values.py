@@ -63,7 +63,7 @@ def _round_trip(tmp_path, side_info, output=None):
     store = SQLiteStore.for_run_dir(tmp_path / "run")
     store.open(header(), {})
     store.add_candidate(candidate(0))
-    store.start_evaluation(0, "k")
+    store.start_evaluations([(0, "k")])
     store.add_evaluation(evaluation(0, "k", side_info=side_info, output=output))
     store.close()
     resumed = SQLiteStore.for_run_dir(tmp_path / "run")

@@ -24,7 +24,7 @@ store.open(header(), {})
 store.add_candidate(candidate(0))
 started, i = time.monotonic(), 0
 while time.monotonic() - started < 4:  # as fast as it can: ~20 MB of side info, where the old store left 41 MB of WAL
-    store.start_evaluation(0, f"k{i}")
+    store.start_evaluations([(0, f"k{i}")])
     store.add_evaluation(evaluation(0, f"k{i}", side_info={"pad": os.urandom(700).hex()}))
     i += 1
 print(i, flush=True)

@@ -54,7 +54,7 @@ def test_records_come_back_equal_and_in_order(kind):
     for c in written_c:
         store.add_candidate(c)
     for e in written_e:
-        store.start_evaluation(e.candidate_id, e.example_key)
+        store.start_evaluations([(e.candidate_id, e.example_key)])
         store.add_evaluation(e)
     for p in written_p:
         store.add_proposal(p)
@@ -71,12 +71,26 @@ def test_started_but_unfinished_evaluations_are_reported(kind):
     store = kind.store
     store.open(header(), {})
     store.add_candidate(candidate(0))
-    store.start_evaluation(0, "done")
+    store.start_evaluations([(0, "done")])
     store.add_evaluation(evaluation(0, "done"))
-    store.start_evaluation(0, "lost-1")
-    store.start_evaluation(0, "lost-2")
+    store.start_evaluations([(0, "lost-1"), (0, "lost-2")])
+    store.start_evaluations([(0, "lost-1")])  # tried again in a later session, cut short again
     run = kind.reopen().open(header(), {})
-    assert run.started == [(0, "lost-1"), (0, "lost-2")]
+    assert run.started == [(0, "lost-1"), (0, "lost-2"), (0, "lost-1")]  # one entry per attempt
+
+
+def test_admissions_come_back_in_order(kind):
+    from honing._records import AdmissionRecord
+
+    store = kind.store
+    store.open(header(), {})
+    written = [AdmissionRecord(candidate_id=1, proposal_id=0, admitted=True, reason="better", val_evaluated=3,
+                               created_at=1.0),
+               AdmissionRecord(candidate_id=2, proposal_id=1, admitted=False, reason="raced out", val_evaluated=1,
+                               created_at=2.0)]
+    for record in written:
+        store.add_admission(record)
+    assert kind.reopen().open(header(), {}).admissions == written
 
 
 def test_another_run_is_refused(kind):
@@ -102,7 +116,7 @@ def test_concurrent_writes_all_land(kind):
     def work(worker: int) -> None:
         for i in range(40):
             key = f"w{worker}-{i}"
-            store.start_evaluation(0, key)
+            store.start_evaluations([(0, key)])
             store.add_evaluation(evaluation(0, key, score=i / 40))
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(6)]

@@ -1,8 +1,10 @@
 """The crash test: a real process writing a run is SIGKILLed at random moments and resumed.
 
-Across all attempts no (candidate, example) pair may reach the evaluator twice,
-the evaluator may not run more than the budget, and the final Result must
-agree with what the store holds.
+Across all attempts a (candidate, example) pair reaches the evaluator again
+only when a kill cut its evaluation short (it was never scored), and then at
+most ``MAX_ATTEMPTS`` times; finished evaluations never exceed the budget, the
+run still spends its whole budget (a crash does not stall it), and the final
+Result agrees with what the store holds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from honing._evaluator_pool import MAX_ATTEMPTS
 from honing.store import RunReader
 
 WORKER = Path(__file__).with_name("_crash_worker.py")
@@ -58,15 +61,16 @@ def test_sigkill_at_random_moments_never_repeats_or_overspends(tmp_path):
 
     calls = [tuple(line.split("\t")) for line in _lines(log)]
     repeated = {pair: n for pair, n in Counter(calls).items() if n > 1}
-    assert repeated == {}, f"evaluated more than once: {repeated}"
-    assert len(calls) <= BUDGET
+    assert all(n <= MAX_ATTEMPTS for n in repeated.values()), repeated
+    # each kill cuts short at most the 4 evaluations running at that moment; only those run again
+    assert sum(n - 1 for n in repeated.values()) <= 4 * kills
+    assert len(set(calls)) <= BUDGET
 
     result = json.loads(out.read_text())
+    assert result["total_metric_calls"] == BUDGET, result["stop_reason"]  # the crashes did not stall the run
     with RunReader(run_dir) as reader:
         assert len(reader.sessions) == kills + 1
-        assert reader.pending == []
         assert reader.metric_calls == result["total_metric_calls"]
-        assert len(calls) <= result["total_metric_calls"] <= BUDGET
         assert reader.pool == result["candidate_ids"]
         best = reader.best_id()
         assert reader.candidates[best].components["candidate"] == result["best_candidate"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 import sqlite3
@@ -64,7 +66,7 @@ def test_exotic_values_round_trip_exactly(tmp_path):
     assert {k: v for k, v in back.side_info.items() if k != "nan"} == nan_free
     assert math.isnan(back.side_info["nan"])
     assert type(back.side_info["tuple"][1]) is tuple
-    assert back == EvaluationRecord(**{**record.__dict__, "side_info": back.side_info})
+    assert back == dataclasses.replace(record, side_info=back.side_info)
     assert math.isnan(run.evaluations[1].score)
 
 
@@ -178,7 +180,7 @@ def test_readers_see_consistent_growing_snapshots_while_a_thread_writes(tmp_path
         for i in range(total):
             store.add_candidate(candidate(i, "@" * (i + 1), parents=(i - 1,) if i else (), origin="seed" if not i
                                           else "reflection", proposal_id=i - 1 if i else None))
-            store.start_evaluation(i, "k")
+            store.start_evaluations([(i, "k")])
             store.add_evaluation(evaluation(i, "k", i / total))
             if i:
                 store.add_proposal(proposal(i - 1, child=i))
@@ -264,7 +266,7 @@ def test_write_cost_is_small(tmp_path):
     store = _open(tmp_path)
     started = time.perf_counter()
     for i in range(200):
-        store.start_evaluation(0, f"k{i}")
+        store.start_evaluations([(0, f"k{i}")])
         store.add_evaluation(evaluation(0, f"k{i}", side_info={"trace": "x" * 2000}))
     per_eval = (time.perf_counter() - started) / 200
     assert per_eval < 0.01, f"{per_eval * 1000:.2f} ms per evaluation"
