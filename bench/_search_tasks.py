@@ -214,6 +214,7 @@ class Behaviour:
     broken: float = 0.04  # a line comes back malformed
     prose: float = 0.03  # no code block at all
     overshoot: float = 0.45  # log-normal sigma on the step size
+    reformat: float = 0.25  # the whole text comes back reformatted (every line differs from the original)
 
 
 @dataclass
@@ -281,6 +282,11 @@ def reply_to(prompt: str, rng: random.Random, b: Behaviour) -> str:
         name = rng.choice(sorted(values))
         new[name] = new[name] + rng.gauss(0, 1.0)
     body = render_params(new, header)
+    if rng.random() < b.reformat:  # rewritten from scratch: same settings, new layout
+        style = rng.choice(["{n}={v:.2f}", "{n} = {v:.3f}", "{n}  =  {v:.2f}"])
+        items = list(new.items())
+        rng.shuffle(items)
+        body = "\n".join(([header] if header else []) + [style.format(n=n, v=v) for n, v in items])
     if rng.random() < b.broken:
         lines = body.splitlines()
         i = rng.randrange(len(lines))
