@@ -52,9 +52,9 @@ class Width:
             return self.cap
         with self._lock:
             rate = self._rate
-        if rate <= 0.0:
+        if rate < 1e-6:
             return self.cap
-        width = 1 + math.log(2) / -math.log(1.0 - min(rate, 0.99))
+        width = 1 + math.log(2) / -math.log1p(-min(rate, 0.99))
         return max(min(2, self.cap), min(self.cap, int(width)))
 
     def record(self, admitted: bool) -> None:

@@ -267,3 +267,19 @@ def test_cache_keys_are_example_contents_not_positions():
     hn.optimize_anything("@", evaluator, dataset=train, valset=val, config=cfg)
     assert sorted(call for call in evaluator.calls if call[0] == "@") == [("@", repr({"x": n})) for n in (1, 2, 3)]
     assert len(evaluator.calls) == 4
+
+
+def test_adaptive_width_narrows_while_most_proposals_succeed_and_widens_when_few_do():
+    from honing._width import Width
+
+    width = Width(16, adaptive=True)
+    for _ in range(30):
+        width.record(True)
+    assert width.current() == 2  # the next proposals would mostly build on a parent about to be replaced
+    for _ in range(30):
+        width.record(False)
+    assert width.current() == 16  # improvements are rare: parallel proposals are independent samples
+    for _ in range(200):
+        width.record(False)
+    assert width.current() == 16  # a rate that decays to (almost) nothing is not a division by zero
+    assert Width(16, adaptive=False).current() == 16

@@ -6,6 +6,8 @@ resumed run does (unpickling) and the way a viewer does (not unpickling).
 
 from __future__ import annotations
 
+import dataclasses
+
 import sqlite3
 
 import honing as hn
@@ -96,8 +98,7 @@ def test_lone_surrogates_survive_everywhere(tmp_path):
     store = SQLiteStore.for_run_dir(tmp_path / "run")
     store.open(header(), {})
     record = proposal(0)
-    store.add_proposal(record.__class__(**{**record.__dict__, "reply": "```\n\udc80@\n```", "error": "x\ud800",
-                                           "reason": "\udcff"}))
+    store.add_proposal(dataclasses.replace(record, reply="```\n\udc80@\n```", error="x\ud800", reason="\udcff"))
     store.close()
     with RunReader(tmp_path / "run") as reader:
         stored = reader.proposal(reader.proposals[0])
