@@ -32,11 +32,11 @@ def test_a_refreshing_reader_sees_what_a_fresh_one_sees(tmp_path):
         parent = rng.randrange(cid)
         store.add_candidate(candidate(cid, "@" * cid, parents=(parent,), origin="reflection", proposal_id=cid - 1))
         for key in ("t1", "t2"):
-            store.start_evaluation(cid, key)
+            store.start_evaluations([(cid, key)])
             store.add_evaluation(evaluation(cid, key, rng.random(), split="train"))
         store.add_proposal(proposal(cid - 1, child=cid, accepted=rng.random() < 0.5))
         for key in ("v1", "v2", "v3"):
-            store.start_evaluation(cid, key)
+            store.start_evaluations([(cid, key)])
             if rng.random() < 0.9:  # some stay pending, as a crash leaves them
                 store.add_evaluation(evaluation(cid, key, rng.random()))
         if live is None:
