@@ -45,20 +45,52 @@ class ReplayState:
     judged: set[int] = field(default_factory=set)
 
 
+class PoolRule:
+    """Who is in the pool, fed facts one at a time; each method returns the candidates that enter it now.
+
+    Shared by the ``Replayer`` (resume) and the store's viewer (``show``,
+    ``report``, the dashboard), so they cannot disagree.
+    """
+
+    def __init__(self, *, legacy: bool = False) -> None:
+        self.legacy = legacy  # a store from before races: a child that won its minibatch was admitted
+        self._known: set[int] = set()
+        self._waiting: set[int] = set()  # admitted before its candidate record was seen (a viewer's read order)
+
+    def candidate(self, candidate_id: int, origin: str) -> list[int]:
+        self._known.add(candidate_id)
+        if origin in SEED_ORIGINS or candidate_id in self._waiting:
+            self._waiting.discard(candidate_id)
+            return [candidate_id]
+        return []
+
+    def proposal(self, accepted: bool, child_id: int | None) -> list[int]:
+        return self._admit(child_id) if self.legacy and accepted and child_id is not None else []
+
+    def admission(self, candidate_id: int, admitted: bool) -> list[int]:
+        return self._admit(candidate_id) if admitted else []
+
+    def _admit(self, candidate_id: int) -> list[int]:
+        if candidate_id in self._known:
+            return [candidate_id]
+        self._waiting.add(candidate_id)
+        return []
+
+
 class Replayer:
     """Feeds records into a board, one at a time, applying the pool rule."""
 
     def __init__(self, board: ScoreBoard, *, legacy: bool = False) -> None:
         self.board = board
-        self.legacy = legacy
+        self.rule = PoolRule(legacy=legacy)
         self.state = ReplayState()
         self._verdicts: dict[int, bool] = {}
         self._won: dict[int, None] = {}  # children that won their minibatch, in order
 
     def candidate(self, record: CandidateRecord) -> None:
         self.board.add_candidate(record)
-        if record.origin in SEED_ORIGINS:
-            self.board.admit(record.id)
+        for cid in self.rule.candidate(record.id, record.origin):
+            self.board.admit(cid)
 
     def evaluation(self, record: EvaluationRecord) -> None:
         self.board.add_evaluation(record)
@@ -73,14 +105,15 @@ class Replayer:
         if record.accepted and record.child_id is not None:
             self.state.judged.add(record.child_id)
             self._won[record.child_id] = None
-            if self.legacy:
+            if self.rule.legacy:
                 self._verdicts[record.child_id] = True
-                self.board.admit(record.child_id)
+        for cid in self.rule.proposal(record.accepted, record.child_id):
+            self.board.admit(cid)
 
     def admission(self, record: AdmissionRecord) -> None:
         self._verdicts[record.candidate_id] = record.admitted
-        if record.admitted:
-            self.board.admit(record.candidate_id)
+        for cid in self.rule.admission(record.candidate_id, record.admitted):
+            self.board.admit(cid)
 
     def started(self, pairs: list[tuple[int, str]]) -> None:
         """Starts that have no result (a pair repeats once per attempt)."""

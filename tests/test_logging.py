@@ -38,7 +38,8 @@ def hide_pytest_handlers(monkeypatch) -> None:
 
 def run(tmp_path, monkeypatch, budget: int = 6, **engine):
     monkeypatch.chdir(tmp_path)  # no run_dir: a fresh one under ./honing-runs, announced
-    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, max_workers=1, progress=False, **engine),
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, max_workers=1, max_proposals_in_flight=1,
+                                              progress=False, **engine),
                        reflection=hn.ReflectionConfig(reflection_lm=growing_lm()))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing goes around logging through warnings.warn

@@ -120,7 +120,8 @@ class RunReader:
         self._lock = threading.RLock()
         self._conn = connect(self.path, readonly=True)
         self._dec = Decoder(blob_reader(self._conn, cache={}), unpickle=unpickle)
-        self._seen = {"candidates": 0, "evaluations": 0, "proposals": 0, "started": 0}
+        self._seen = {"candidates": 0, "evaluations": 0, "proposals": 0, "started": 0, "admissions": 0}
+        self._has_admissions = False
         self.header: RunHeader | None = None
         self.sessions: list[dict[str, Any]] = []
         self.candidate_info: dict[int, CandidateInfo] = {}
@@ -180,7 +181,9 @@ class RunReader:
         self.header = read_header(conn)
         self.sessions = self._read_sessions(conn)
         if self._views is None:
-            self._views = RunViews(self.frontier_type)
+            self._has_admissions = bool(conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='admissions'").fetchone())
+            self._views = RunViews(self.frontier_type, legacy=not self._has_admissions)
         views = self._views
         new = 0
         for seq, cid, parents, origin, proposal_id, created_at in self._rows(conn, "candidates", _CANDIDATE_INFO):
@@ -193,6 +196,10 @@ class RunReader:
             self._proposals_by_id.setdefault(info.id, []).append(info)
             views.add_proposal(info.accepted, info.child_id)
             new += 1
+        if self._has_admissions:
+            for _seq, cid, admitted in self._rows(conn, "admissions", "seq, candidate_id, admitted"):
+                views.add_admission(cid, bool(admitted))
+                new += 1
         started = self._rows(conn, "started", "seq, candidate_id, example_key")
         if first:  # one anti-join in SQL instead of a million pairs through Python
             self._pending = set(conn.execute(

@@ -5,8 +5,9 @@ outputs or prompts -- so a run of a million evaluations costs a million small
 updates, not a million decoded records. Each view is computed once and cached
 until a record that can change it arrives.
 
-The rules are the engine's: the pool is the seeds plus every child of an
-accepted proposal, a candidate's score is its mean over the validation
+The rules are the engine's: the pool is what ``honing._replay.PoolRule``
+says (the seeds plus every candidate admitted by its validation race; in a
+store from before races, every child of an accepted proposal), a candidate's score is its mean over the validation
 examples it was scored on (the last record of a pair wins), the best candidate
 prefers those scored on the whole valset, and the frontier is
 ``honing._frontier``'s over the pool.
@@ -20,17 +21,18 @@ from array import array
 from typing import Any
 
 VAL_SPLITS = frozenset({"val", "single"})
-SEED_ORIGINS = frozenset({"seed", "generated"})
 
 
 class RunViews:
-    def __init__(self, frontier_type: str) -> None:
+    def __init__(self, frontier_type: str, *, legacy: bool = False) -> None:
+        from .._replay import PoolRule
+
         self.frontier_type = frontier_type
+        self._rule = PoolRule(legacy=legacy)
         self.metric_calls = 0
         self.evaluations = 0
         self._known: set[int] = set()  # candidates seen
         self._pool: set[int] = set()
-        self._admitted: set[int] = set()  # children of accepted proposals (may arrive before the candidate)
         self._val: dict[int, dict[str, float]] = {}  # candidate -> val key -> score
         self._objectives: dict[int, dict[str, dict[str, float]]] = {}
         self._keys: dict[str, int] = {}  # val key -> index (interned)
@@ -47,14 +49,16 @@ class RunViews:
     # -- feeding -------------------------------------------------------------------
     def add_candidate(self, cid: int, origin: str) -> None:
         self._known.add(cid)
-        if origin in SEED_ORIGINS or cid in self._admitted:
-            self._admit(cid)
+        for admitted in self._rule.candidate(cid, origin):
+            self._admit(admitted)
 
     def add_proposal(self, accepted: bool, child_id: int | None) -> None:
-        if accepted and child_id is not None:
-            self._admitted.add(child_id)
-            if child_id in self._known:
-                self._admit(child_id)
+        for admitted in self._rule.proposal(accepted, child_id):
+            self._admit(admitted)
+
+    def add_admission(self, cid: int, admitted: bool) -> None:
+        for entered in self._rule.admission(cid, admitted):
+            self._admit(entered)
 
     def add_evaluations(self, rows: list[tuple]) -> None:
         """Score rows ``(seq, candidate_id, example_key, split, score, objective_scores, cached)`` in write order.

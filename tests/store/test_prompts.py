@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import random
 import sqlite3
 
@@ -25,7 +27,7 @@ def _store_prompts(run_dir, prompts):
     store.open(header(), {})
     base = proposal(0)
     for i, prompt in enumerate(prompts):
-        store.add_proposal(ProposalRecord(**{**base.__dict__, "id": i, "prompt": prompt}))
+        store.add_proposal(dataclasses.replace(base, id=i, prompt=prompt))
     store.close()
 
 

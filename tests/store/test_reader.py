@@ -72,3 +72,33 @@ def test_a_large_run_lists_a_bounded_page_and_the_best_first(tmp_path):
     page = report.read_text()
     assert page.count('"components":{"candidate"') <= REPORT_DETAILS + 1  # the details, plus the best's text
     assert report.stat().st_size < 8 * 2**20
+
+
+def test_the_viewer_and_a_resumed_run_agree_on_the_pool(tmp_path):
+    """A child that won its minibatch but lost its validation race is in neither's pool."""
+    import honing as hn
+    from honing._records import AdmissionRecord, CandidateRecord, ProposalRecord
+    from honing._replay import replay
+    from honing._scoreboard import ScoreBoard
+    from honing.store import RunReader, SQLiteStore
+    from tests.store._helpers import evaluation, header
+
+    store = SQLiteStore.for_run_dir(tmp_path / "run")
+    store.open(header(), {})
+    for cid in range(4):
+        store.add_candidate(CandidateRecord(id=cid, components={"candidate": "@" * (cid + 1)}, parents=(0,) if cid else (),
+                                            origin="reflection" if cid else "seed", proposal_id=cid - 1 if cid else None))
+        store.add_evaluation(evaluation(cid, "k", cid / 4))
+    for pid, child, verdict in ((0, 1, True), (1, 2, False), (2, 3, None)):
+        store.add_proposal(ProposalRecord(id=pid, kind="reflection", parent_ids=(0,), components=("candidate",),
+                                          prompt=None, reply="r", child_id=child, accepted=True, reason="won"))
+        if verdict is not None:
+            store.add_admission(AdmissionRecord(candidate_id=child, proposal_id=pid, admitted=verdict, reason="r"))
+    store.close()
+    board = ScoreBoard(["k"], "hybrid")
+    state = replay(board, SQLiteStore.for_run_dir(tmp_path / "run").open(header(), {}))
+    assert sorted(board.pool) == [0, 1]  # 2 lost its race; 3 is still racing
+    assert state.racing == [3]
+    with RunReader(tmp_path / "run") as reader:
+        assert reader.pool == [0, 1]
+    assert hn.HoningError  # the package imported cleanly alongside
