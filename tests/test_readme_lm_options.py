@@ -35,3 +35,13 @@ def test_litellm_options_are_kept_for_every_call():
     assert model.inner.inner.kwargs == {"temperature": 0.7, "api_key": "sk-test"}
     vllm = hn.lm("hosted_vllm/qwen", api_base="http://gpu:8000/v1")
     assert vllm.inner.inner.kwargs == {"api_base": "http://gpu:8000/v1"}
+
+
+def test_reflection_lm_kwargs_from_a_toml_table():
+    from honing._cli_run import build_config
+    from honing._files import tomllib
+
+    tables = tomllib.loads('[reflection]\nreflection_lm = "http://gpu:8000/v1#qwen"\n'
+                           'reflection_lm_kwargs = { temperature = 0.2, api_key = "k" }\n')
+    config = build_config(tables)
+    assert config.reflection.reflection_lm_kwargs == {"temperature": 0.2, "api_key": "k"}

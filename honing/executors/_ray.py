@@ -30,7 +30,7 @@ from typing import Any
 from .._evaluation import EvaluatorError, Outcome
 from ._base import BackendError, acquire_stdio_once, lost_worker_outcome, pack_outcome
 
-logger = logging.getLogger("honing")
+logger = logging.getLogger("honing.executors")
 
 
 def import_ray():

@@ -130,3 +130,38 @@ def test_dspy_predicts_through_the_endpoint(url):
     dspy.configure(lm=lm)
     answer = dspy.Predict("question -> answer")(question="What is 2 + 3? Answer with the number only.")
     assert isinstance(answer.answer, str) and answer.answer.strip()
+
+
+def test_the_serve_lm_command_serves_until_interrupted(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "honing", "serve-lm", "--model", MODEL, "--port", "0", "--threads", "2",
+         "--n-ctx", "1024", "--max-tokens", "8"],
+        env={**os.environ, "PYTHONPATH": str(root)}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        address = None
+        while address is None and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            found = re.search(r"serving .* at (http://\S+/v1)", line)
+            address = found.group(1) if found else None
+        assert address, "serve-lm announced where it listens"
+        request = urllib.request.Request(address + "/chat/completions", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"messages": COUNT}).encode())
+        with urllib.request.urlopen(request, timeout=60) as response:
+            reply = json.loads(response.read())
+        assert reply["model"] == MODEL and 0 < reply["usage"]["completion_tokens"] <= 8  # --max-tokens applies
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        assert "stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
