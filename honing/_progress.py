@@ -26,7 +26,8 @@ import os
 import shutil
 import threading
 import time
-from typing import Any, Callable, Literal, TextIO
+from typing import Any, Literal, TextIO
+from collections.abc import Callable
 
 from ._log import StdioCapture
 from ._logging import add_line_writer, remove_line_writer

@@ -13,7 +13,6 @@ import honing as hn
 from honing import _logging
 from tests.helpers import CountingEvaluator, growing_lm
 
-
 _stderr: list[io.StringIO] = []
 
 

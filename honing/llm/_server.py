@@ -45,7 +45,7 @@ from ._local import LocalLM
 from ._model_files import DEFAULT_REFLECTION_MODEL, MODELS, ModelFileError
 from ._server_requests import IGNORED, RequestError, check_chat, check_completion, content_length, parse_body
 
-__all__ = ["make_server", "serve", "serve_lm", "add_serve_lm_arguments", "run_serve_lm"]
+__all__ = ["add_serve_lm_arguments", "make_server", "run_serve_lm", "serve", "serve_lm"]
 
 log = logging.getLogger("honing.llm.server")
 
@@ -123,7 +123,7 @@ class _LocalBackend:
         request["t_max_predict_ms"] = max(1, int(self.lm.timeout_s * 1000))
         return request
 
-    def answer(self, handler: "_Handler", route: str, request: dict[str, Any]) -> None:
+    def answer(self, handler: _Handler, route: str, request: dict[str, Any]) -> None:
         if self._address is None:
             self.load()
         assert self._address is not None
@@ -156,7 +156,7 @@ class _LocalBackend:
                 watch.stop()
             upstream.close()  # a generation still running sees its connection close, and stops
 
-    def _relay_stream(self, handler: "_Handler", response: http.client.HTTPResponse, watch: _Watch) -> None:
+    def _relay_stream(self, handler: _Handler, response: http.client.HTTPResponse, watch: _Watch) -> None:
         handler.start_stream()
         try:
             while True:
@@ -218,7 +218,7 @@ class _PlainBackend:
         messages = check_chat(body, local=False, served=f"model {self.name!r} (an LM object)", max_tokens_limit=1)
         return {**body, "messages": messages}
 
-    def answer(self, handler: "_Handler", route: str, request: dict[str, Any]) -> None:
+    def answer(self, handler: _Handler, route: str, request: dict[str, Any]) -> None:
         completion = self.lm.complete(request["messages"])
         if not isinstance(completion, Completion):
             raise LMError(f"{self.name}: complete() returned {type(completion).__name__}, expected Completion")
@@ -264,7 +264,7 @@ def _one_chunk_stream(name: str, completion: Completion, include_usage: bool) ->
 
 # -- HTTP -----------------------------------------------------------------------------
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
     timeout = READ_TIMEOUT_S  # bounds reading a request: a half-sent one cannot hold a thread forever
 
@@ -364,7 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise RequestError(400, f"the body ended after {received} of {length} bytes (Content-Length)")
                 chunks.append(chunk)
                 received += len(chunk)
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise RequestError(408, f"the body ({received} of {length} bytes received) did not arrive within "
                                f"{self.timeout:g} s", "timeout") from exc
         finally:

@@ -16,8 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from honing.llm import Completion, LocalLM
-from honing.llm import _server
+from honing.llm import Completion, LocalLM, _server
 from honing.llm._server import make_server
 
 
