@@ -65,7 +65,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bb-problems", default="", help="comma-separated subset of the black-box suite")
     p.add_argument("--bb-evals", type=int, default=100, help="objective evaluations per black-box function")
     p.add_argument("--run-timeout", type=float, default=3600.0, help="kill a worker after this many seconds")
-    p.add_argument("--json", default=None, help="write all records here")
+    p.add_argument("--json", default=None, help="write all records here; an existing file is resumed: runs it "
+                                                 "already holds (ok) are skipped, the new ones added")
+    p.add_argument("--fresh", action="store_true", help="start over even if --json already holds runs")
+    p.add_argument("--max-runs", type=int, default=None,
+                   help="run at most N engine runs this time, then stop (a slice; run again to continue)")
     p.add_argument("--report", nargs="+", default=None, metavar="JSON",
                    help="run nothing: print the combined table and verdicts of earlier --json files")
     return p.parse_args(argv)
@@ -215,32 +219,40 @@ def main(argv=None) -> int:
     servers, env = [], {}
     lm = args.lm
     started = datetime.now(timezone.utc)
-    records, baselines = [], {}
+    settings = run_settings(args, budgets, names, engines)
+    records, baselines = resume(args.json, settings) if args.json and not args.fresh else ([], {})
+    done = {(r["task"], r["seed"], r["engine"]) for r in records if r.get("ok")}
+    todo = [(name, seed, engine) for name in names for seed in range(args.seeds)
+            # Alternate which engine goes first, so that a machine getting slower or faster
+            # during the benchmark does not favour one of them.
+            for engine in (engines if seed % 2 == 0 else engines[::-1]) if (name, seed, engine) not in done]
+    if args.max_runs is not None:
+        todo = todo[:args.max_runs]
+    if done:
+        print(f"resuming {args.json}: {len(done)} runs done, {len(todo)} to run now", file=sys.stderr)
     try:
-        if lm is None:
+        if todo and lm is None:
             server, lm = start_server(args.model, args.port)
             servers.append(server)
-        if "prompt_opt" in names:  # one served task model, shared by both engines' evaluators and the baseline
+        if todo and "prompt_opt" in names:  # one served task model, shared by both engines and the baseline
             server, env["PROMPT_OPT_TASK_LM"] = start_server(args.task_model, 0)
             servers.append(server)
             os.environ.update(env)
-        for name in names:
-            task = tasks.load(name, task_options(args, name))
-            for seed in range(args.seeds):
-                baselines.setdefault(name, {})[seed] = task.baselines(seed)
-                # Alternate which engine goes first, so that a machine getting slower or faster
-                # during the benchmark does not favour one of them.
-                for engine in engines if seed % 2 == 0 else engines[::-1]:
-                    print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}: {engine} ...", file=sys.stderr,
-                          flush=True)
-                    record = run_worker(engine, name, budgets.get(name, 40), seed, lm, args, env)
-                    records.append(record)
-                    if args.json:  # written after every run, so that an interrupted benchmark keeps its results
-                        write_json(args.json, None, records, baselines, skipped)
-                    summary = (f"score {record['final_score']:.4f}, {record['evaluator_calls']} calls, "
-                               f"{record.get('proposals')} proposals, {record['wall_clock_s']:.0f} s"
-                               if record.get("ok") else f"FAILED: {record.get('error')}")
-                    print(f"    {summary}", file=sys.stderr, flush=True)
+        loaded: dict[str, object] = {}
+        for name, seed, engine in todo:
+            task = loaded.get(name) or loaded.setdefault(name, tasks.load(name, task_options(args, name)))
+            if str(seed) not in baselines.setdefault(name, {}):
+                baselines[name][str(seed)] = task.baselines(seed)
+            records = [r for r in records if (r["task"], r["seed"], r["engine"]) != (name, seed, engine)]
+            print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}: {engine} ...", file=sys.stderr, flush=True)
+            record = run_worker(engine, name, budgets.get(name, 40), seed, lm, args, env)
+            records.append(record)
+            if args.json:  # written after every run, so that an interrupted benchmark keeps its results
+                write_json(args.json, None, records, baselines, skipped, settings)
+            summary = (f"score {record['final_score']:.4f}, {record['evaluator_calls']} calls, "
+                       f"{record.get('proposals')} proposals, {record['wall_clock_s']:.0f} s"
+                       if record.get("ok") else f"FAILED: {record.get('error')}")
+            print(f"    {summary}", file=sys.stderr, flush=True)
     finally:
         for server in servers:
             server.terminate()
@@ -259,14 +271,46 @@ def main(argv=None) -> int:
     if skipped:
         print("not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
     if args.json:
-        write_json(args.json, header, records, baselines, skipped)
+        write_json(args.json, header, records, baselines, skipped, settings)
     return 0
 
 
-def write_json(path: str, header, records, baselines, skipped) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"header": header, "records": records, "baselines": baselines, "skipped": skipped}, f,
-                  indent=1, default=str)
+def run_settings(args, budgets: dict, names: list[str], engines: list[str]) -> dict:
+    """What must match for runs to be combined in one file."""
+    return {"model": args.model if args.lm is None else args.lm, "task_model": args.task_model,
+            "budgets": {n: budgets.get(n, 40) for n in names}, "max_proposals": args.max_proposals,
+            "max_tokens": args.max_tokens, "workers": args.workers, "bb_problems": args.bb_problems,
+            "bb_evals": args.bb_evals}
+
+
+def resume(path: str, settings: dict) -> tuple[list[dict], dict]:
+    """The records and baselines of an earlier, interrupted or sliced, benchmark with the same settings."""
+    if not os.path.exists(path):
+        return [], {}
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    stored = data.get("settings")
+    if stored is not None:
+        changed = {k: (stored.get(k), v) for k, v in settings.items()
+                   if k != "budgets" and stored.get(k) != v}
+        changed.update({f"budget {n}": (stored.get("budgets", {}).get(n), b) for n, b in settings["budgets"].items()
+                        if n in stored.get("budgets", {}) and stored["budgets"][n] != b})
+        if changed:
+            shown = "; ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+            raise SystemExit(f"{path} holds runs made with other settings ({shown}). Use another --json file, "
+                             "the same settings, or --fresh to start over.")
+        settings["budgets"] = {**stored.get("budgets", {}), **settings["budgets"]}  # tasks run in other slices
+    baselines = {name: {str(seed): rows for seed, rows in per_seed.items()}
+                 for name, per_seed in data.get("baselines", {}).items()}
+    return list(data.get("records", [])), baselines
+
+
+def write_json(path: str, header, records, baselines, skipped, settings=None) -> None:
+    temp = f"{path}.tmp"
+    with open(temp, "w", encoding="utf-8") as f:
+        json.dump({"header": header, "settings": settings, "records": records, "baselines": baselines,
+                   "skipped": skipped}, f, indent=1, default=str)
+    os.replace(temp, path)
 
 
 if __name__ == "__main__":

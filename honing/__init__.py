@@ -48,7 +48,7 @@ from .store import (
     StoreReadOnlyError,
 )
 from .sandbox import ExecutionResult, run_code
-from .llm import LM, Completion, LMError, lm
+from .llm import LM, Completion, LMError, LocalLM, lm
 
 __version__ = "0.1.0"
 
@@ -75,6 +75,7 @@ __all__ = [
     "Image",
     "LM",
     "LMError",
+    "LocalLM",
     "LogContext",
     "MaxProposals",
     "MemoryStore",

@@ -329,7 +329,8 @@ class Engine:
         view = ProblemView(objective=self.problem.objective, background=self.problem.background,
                            train_examples=self.problem.train, single_task=self.problem.mode == "single",
                            val_keys=tuple(self.problem.val), max_prompt_chars=max_chars,
-                           multimodal=bool(getattr(self.lm.lm, "multimodal", True)))
+                           multimodal=bool(getattr(self.lm.lm, "multimodal", True)),
+                           prompt_profile=getattr(self.lm.lm, "prompt_profile", None))
         return Proposer(reflection=self.config.reflection, problem=view, scoreboard=self.board, evaluate=evaluate,
                         complete=self.lm.complete, new_candidate=self._new_candidate, claim=self._claim)
 

@@ -14,6 +14,7 @@ through ``LMGateway.complete``, so each call
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -79,7 +80,8 @@ class LMGateway:
         with self.slot():
             if self.stopping.is_set():
                 raise Stopped()
-            task = self._calls.submit(self.lm.complete, messages)
+            # The caller's context goes along: it carries the reply hints the LM may read (llm._hints).
+            task = self._calls.submit(contextvars.copy_context().run, self.lm.complete, messages)
             limit = timeout_s if timeout_s is not None else self.timeout_s
             deadline = None if limit is None else time.monotonic() + limit
             while True:
@@ -89,10 +91,10 @@ class LMGateway:
                     break
                 except FutureTimeout:
                     if self.stopping.is_set():
-                        self._calls.abandon(task)
+                        self._abandon(task)
                         raise Stopped() from None
                     if deadline is not None and time.monotonic() >= deadline:
-                        self._calls.abandon(task)
+                        self._abandon(task)
                         raise LMFailed(LMError(f"the LM call did not finish within {limit:g} s")) from None
                 except Exception as exc:
                     raise LMFailed(exc) from exc
@@ -100,6 +102,13 @@ class LMGateway:
             raise LMFailed(LMError(f"LM.complete() returned {type(completion).__name__}, expected Completion"))
         self.meter.add(completion)
         return completion
+
+    def _abandon(self, task: Any) -> None:
+        """Give up on a call; an LM that can end its calls (the embedded model) stops computing it too."""
+        if self._calls.abandon(task):
+            cancel = getattr(self.lm, "cancel", None)
+            if callable(cancel) and self.slots == 1:  # one slot: the only call running is this one
+                cancel()
 
     def usage(self) -> Usage:
         return self.meter.snapshot()

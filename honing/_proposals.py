@@ -26,9 +26,11 @@ from ._reflection import (
 )
 from ._rebase import rebase
 from ._render import render_side_info
+from ._reply_watch import reflection_reply_hints
 from ._scoreboard import ScoreBoard
 from ._templates import render_template
 from .llm._base import Completion
+from .llm._hints import PromptProfile, reply_hints
 
 MERGE_SUBSAMPLE = 5  # validation examples a merged child is judged on before its race
 
@@ -55,6 +57,7 @@ class ProblemView:
     val_keys: tuple[str, ...]
     max_prompt_chars: int | None = None  # from the LM's context window
     multimodal: bool = True  # whether the LM takes image parts
+    prompt_profile: PromptProfile | None = None  # the prompts the LM reads well (the embedded model's: compact)
 
 
 @dataclass
@@ -156,7 +159,10 @@ class Proposer:
         for component in plan.components:
             messages = self._messages(component, parent.components, examples)
             prompts.append(messages)
-            completion = self.complete(messages)  # a failure propagates: the engine records it
+            # The LM may use these: a reply budget sized to the text, and where a complete answer ends.
+            hints = reflection_reply_hints(parent.components[component])
+            with reply_hints(hints):
+                completion = self.complete(messages)  # a failure propagates: the engine records it
             usage.add(completion)
             replies.append(completion.text)
             parsed = parse_reflection_reply(completion.text, parent.components[component])
@@ -164,7 +170,8 @@ class Proposer:
                 messages = [*messages, {"role": "assistant", "content": completion.text},
                             follow_up_message(component, parent.components[component])]
                 prompts[-1] = messages
-                completion = self.complete(messages)
+                with reply_hints(hints):
+                    completion = self.complete(messages)
                 usage.add(completion)
                 replies[-1] += "\n\n[asked again for the text]\n\n" + completion.text
                 parsed = parse_reflection_reply(completion.text, parent.components[component])
@@ -200,12 +207,16 @@ class Proposer:
                                    objective=self.problem.objective, background=self.problem.background)
             if text is not None:  # None: a per-component dict without this component uses the built-in prompt
                 return [{"role": "user", "content": text}]
+        profile = self.problem.prompt_profile if isinstance(self.problem.prompt_profile, PromptProfile) else None
+        max_chars = self.problem.max_prompt_chars
+        if profile is not None and profile.max_prompt_chars:
+            max_chars = min(max_chars or profile.max_prompt_chars, profile.max_prompt_chars)
         return build_reflection_messages(
             component=component, current_text=current, all_components=components, examples=examples,
             objective=self.problem.objective, background=self.problem.background,
             allow_edits=len(current) > self.config.edit_threshold_chars,
-            max_prompt_chars=self.problem.max_prompt_chars, multimodal=self.problem.multimodal,
-            max_side_info_chars=self.config.max_side_info_chars,
+            max_prompt_chars=max_chars, multimodal=self.problem.multimodal,
+            max_side_info_chars=self.config.max_side_info_chars, compact=profile is not None and profile.compact,
         )
 
     # -- merge --------------------------------------------------------------

@@ -62,6 +62,9 @@ _SYSTEM = (
     "version."
 )
 
+_COMPACT_SYSTEM = "You improve programs, prompts and other texts using the results of evaluating them."
+_COMPACT_INPUT_CHARS = 240  # example inputs are often the bulk of the data, and the feedback describes them
+
 _SEED_SYSTEM = "You write text artifacts such as prompts, programs and configuration files."
 
 _EDIT_FORMAT = """<<<<<<< SEARCH
@@ -90,6 +93,7 @@ def build_reflection_messages(
     max_prompt_chars: int | None = None,
     multimodal: bool = True,
     max_side_info_chars: int = 12_000,
+    compact: bool = False,
 ) -> list[dict]:
     """A system + user message pair asking for an improved ``component``.
 
@@ -98,6 +102,9 @@ def build_reflection_messages(
     then per example, then dropped) until the prompt fits; the current text is
     never shortened. Images in the feedback are attached as image parts when
     ``multimodal``; otherwise only their ``[image N]`` placeholders remain.
+    ``compact`` is the layout for small local models, which read slowly: a
+    shorter system message and instructions, and example inputs (often the
+    bulk of the data) shown only briefly.
     """
     examples = list(examples)
     per_example = max(300, max_side_info_chars // max(1, len(examples)))
@@ -105,12 +112,12 @@ def build_reflection_messages(
     for field_chars, share, context_chars in _LEVELS:
         messages = _assemble(component, current_text, all_components, examples, objective, background,
                              allow_edits, multimodal, field_chars, max(150, int(per_example * share)),
-                             context_chars, None)
+                             context_chars, None, compact)
         if max_prompt_chars is None or _length(messages) <= max_prompt_chars:
             return messages
     # Last resort: long goal/background texts are cut too. The current text never is.
     return _assemble(component, current_text, all_components, examples, objective, background, allow_edits,
-                     multimodal, None, 150, 0, 400)
+                     multimodal, None, 150, 0, 400, compact)
 
 
 def build_seed_generation_messages(objective: str | None, background: str | None,
@@ -133,7 +140,7 @@ def build_seed_generation_messages(objective: str | None, background: str | None
 def _assemble(component: str, current: str, all_components: Mapping[str, str], examples: list[ReflectionExample],
               objective: str | None, background: str | None, allow_edits: bool, multimodal: bool,
               field_chars: int | None, example_chars: int, context_chars: int,
-              intro_chars: int | None) -> list[dict]:
+              intro_chars: int | None, compact: bool = False) -> list[dict]:
     fence = _fence_for(current)
     sections: list[str] = []
     if objective:
@@ -151,7 +158,7 @@ def _assemble(component: str, current: str, all_components: Mapping[str, str], e
     images: list[Image] = []
     results = []
     for number, ex in enumerate(examples, 1):
-        block, found = _example_block(number, ex, field_chars, example_chars, len(images))
+        block, found = _example_block(number, ex, field_chars, example_chars, len(images), compact)
         results.append(block)
         images.extend(found)
     if results:
@@ -159,7 +166,8 @@ def _assemble(component: str, current: str, all_components: Mapping[str, str], e
         if images and not multimodal:
             header += "\nImages are referred to as [image N] but cannot be shown here."
         sections.append(header + "\n\n" + "\n\n".join(results))
-    sections.append(_instructions(component, fence, allow_edits))
+    sections.append(_compact_instructions(component, fence, allow_edits) if compact
+                    else _instructions(component, fence, allow_edits))
     text = "\n\n".join(sections)
     content: Any = text
     if images and multimodal:
@@ -167,11 +175,12 @@ def _assemble(component: str, current: str, all_components: Mapping[str, str], e
         for number, image in enumerate(images, 1):
             content.append({"type": "text", "text": f"[image {number}]"})
             content.append(image.to_content_part())
-    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": content}]
+    return [{"role": "system", "content": _COMPACT_SYSTEM if compact else _SYSTEM},
+            {"role": "user", "content": content}]
 
 
 def _example_block(number: int, ex: ReflectionExample, field_chars: int | None, budget: int,
-                   image_offset: int) -> tuple[str, list[Image]]:
+                   image_offset: int, compact: bool = False) -> tuple[str, list[Image]]:
     label = "Example" if ex.example is not None else "Evaluation"
     lines = [f"### {label} {number}: score {format_number(ex.score)}"]
     if ex.objective_scores:
@@ -191,7 +200,7 @@ def _example_block(number: int, ex: ReflectionExample, field_chars: int | None, 
             lines.append(f"{title}: {body}")
 
     if ex.example is not None:
-        section("Input", ex.example, budget // 3)
+        section("Input", ex.example, _COMPACT_INPUT_CHARS if compact else budget // 3)
     if ex.output is not None:
         section("Output", ex.output, budget // 3)
     side_info = dict(ex.side_info or {})
@@ -222,6 +231,19 @@ def _instructions(component: str, fence: str, allow_edits: bool) -> str:
             "exactly. Write nothing after your answer."
         )
     return "\n".join(steps)
+
+
+def _compact_instructions(component: str, fence: str, allow_edits: bool) -> str:
+    where = f"in one {fence} block"
+    if len(fence) > 3:
+        where += f" ({len(fence)} backticks, because the text contains ```)"
+    text = ("## What to do\nIn at most two sentences, say what to change and why. Then write the complete improved "
+            f"`{component}` {where}, keeping what works. Stop after the block.")
+    if allow_edits:
+        text = ("## What to do\nIn at most two sentences, say what to change and why. Then either write the complete "
+                f"improved `{component}` {where}, or change only some parts with edit blocks:\n{_EDIT_FORMAT}\n"
+                "Each SEARCH part must copy lines of the current text exactly. Stop after your answer.")
+    return text
 
 
 def _fence_for(text: str) -> str:

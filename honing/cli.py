@@ -19,7 +19,7 @@ def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
     return run_demo(budget=args.budget, reflection_lm=args.reflection_lm, timeout_s=args.timeout,
-                    run_dir=args.run_dir)
+                    run_dir=args.run_dir, threads=args.threads)
 
 
 def _serve_lm(args: argparse.Namespace) -> int:
@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run an offline optimization on the embedded local model")
     demo.add_argument("--budget", type=int, default=12, help="evaluator calls (default 12)")
     demo.add_argument("--reflection-lm", default=None, help="model name (default: the embedded local model)")
-    demo.add_argument("--timeout", type=float, default=240.0,
-                      help="seconds after which no new proposal starts (default 240)")
+    demo.add_argument("--timeout", type=float, default=None,
+                      help="seconds the search may take (default 150, doubled when the machine is busy)")
+    demo.add_argument("--threads", type=int, default=None,
+                      help="CPU threads for the embedded model (default: the cores other programs leave free)")
     demo.add_argument("--run-dir", default=None, help="where the run store is written")
     demo.set_defaults(handler=_demo)
 

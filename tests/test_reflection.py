@@ -239,3 +239,25 @@ def test_a_bare_prose_reply_to_a_program_is_not_a_candidate():
     parsed = parse_reflection_reply(prose, current)
     assert parsed.text is None and "not valid Python" in parsed.error
     assert parse_reflection_reply("def f(x):\n    return x * x\n", current).text.strip() == "def f(x):\n    return x * x"
+
+
+# -- the compact layout for small local models ----------------------------------------------------
+def test_compact_layout_is_shorter_and_keeps_the_sections():
+    big_input = {"numbers": list(range(2000))}
+    ex = ReflectionExample(score=0.5, side_info={"verdict": "correct but slow (900x the built-in)"},
+                           example=big_input)
+    full = _messages([ex])
+    compact = _messages([ex], compact=True)
+    assert _size(compact) < _size(full) / 2
+    text = _text(compact)
+    order = ["## Goal", "## Background", "## Current `system_prompt`", CURRENT, "### Example 1: score 0.5",
+             "Input", "verdict: correct but slow", "## What to do"]
+    positions = [text.index(piece) for piece in order]
+    assert positions == sorted(positions)
+    assert "at most two sentences" in text and text.rstrip().endswith("Stop after the block.")
+    assert len(compact[0]["content"]) < len(full[0]["content"])
+
+
+def test_compact_layout_offers_edits_when_allowed():
+    text = _text(_messages([], compact=True, allow_edits=True))
+    assert "<<<<<<< SEARCH" in text and ">>>>>>> REPLACE" in text and "copy lines of the current text exactly" in text

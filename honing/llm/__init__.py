@@ -7,7 +7,7 @@ model that needs them is built, so ``import honing`` stays dependency-free.
 from ._base import LM, Completion, LMError, Message, TransientLMError
 from ._callable import CallableLM
 from ._litellm import LiteLLMLM
-from ._local import LocalLM, trim_messages
+from ._local import CallCancelled, LocalLM, Speculation, trim_messages
 from ._model_files import DEFAULT_REFLECTION_MODEL, DEFAULT_TASK_MODEL, MODELS, ModelFileError
 from ._openai_compat import OpenAICompatibleLM
 from ._resolve import lm, resolve_lm
@@ -16,6 +16,7 @@ from ._server import serve
 from ._usage import UsageMeter
 
 __all__ = [
+    "CallCancelled",
     "DEFAULT_REFLECTION_MODEL",
     "DEFAULT_TASK_MODEL",
     "LM",
@@ -29,6 +30,7 @@ __all__ = [
     "Message",
     "OpenAICompatibleLM",
     "RetryingLM",
+    "Speculation",
     "TransientLMError",
     "UsageMeter",
     "lm",

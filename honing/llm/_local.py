@@ -10,184 +10,58 @@ runtime runs with one slot. On 2 cores that was measured fastest: 4 threads
 of 64-token calls on the 135M model gave 59 tok/s in aggregate with one slot,
 54 with 2 slots and 44 with 4; on the 0.5B model 13 with one slot and 6 with
 two. Batched decoding only pays off with cores to spare.
+
+Threads: unless told otherwise, the model uses the cores that are free when a
+call starts (``_threads``), and reloads itself with another count when the
+machine's load has changed (a reload takes seconds; a wrong count can make a
+call ten times slower).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import math
 import os
-import secrets
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from ._base import Completion, LMError, Message
+from . import _local_runtime
+from ._hints import PromptProfile, current_reply_hints
+from ._local_runtime import CallCancelled, CallStatus, Reply, Runtime, RuntimeOptions, Speculation
+from ._local_trim import CHARS_PER_TOKEN, content_text, estimate_tokens, trim_messages
 from ._model_files import DEFAULT_REFLECTION_MODEL, ModelFileError, model_path
+from ._threads import choose_threads, other_load, usable_cores
 
-__all__ = ["LocalLM", "trim_messages", "estimate_tokens", "unload_models"]
+__all__ = ["LocalLM", "CallCancelled", "Speculation", "trim_messages", "estimate_tokens", "unload_models"]
 
-#: Conservative: code and English run 3.2-4.5 characters per token with these
-#: tokenizers, so an estimate at 3.0 rarely lets an over-long prompt through.
-CHARS_PER_TOKEN = 3.0
-_MESSAGE_OVERHEAD = 4  # role and template tokens around each message
-_MIN_KEEP = 32  # never cut a message below this many characters
-_MARKER_CHARS = 40  # "\n[... 12345 characters trimmed ...]\n"
-_IMAGE_PLACEHOLDER = "[image omitted: this local model reads text only]"
+#: Environment override for the thread count of models built without ``n_threads``.
+THREADS_ENV = "HONING_LOCAL_THREADS"
+#: A runtime younger than this is not reloaded for a new thread count (load that spikes and falls).
+_MIN_RUNTIME_AGE_S = 20.0
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if content is None:
-        return ""
-    chunks = []
-    for part in content:
-        if part.get("type") == "text":
-            chunks.append(part.get("text", ""))
-        else:
-            chunks.append(_IMAGE_PLACEHOLDER)
-    return "\n".join(chunks)
+def _load_runtime(path: Path, options: RuntimeOptions) -> Runtime:  # replaced in tests
+    return Runtime.load(path, options)
 
 
-def estimate_tokens(messages: list[Message], chars_per_token: float = CHARS_PER_TOKEN) -> int:
-    """A quick upper-side token estimate for chat messages (no tokenizer needed)."""
-    total = 3
-    for message in messages:
-        text = _content_text(message.get("content", ""))
-        total += _MESSAGE_OVERHEAD + math.ceil(len(text) / chars_per_token)
-    return total
-
-
-def _cut_middle(text: str, keep: int) -> str:
-    if keep >= len(text):
-        return text
-    head = keep - keep // 2
-    tail = keep // 2
-    trimmed = len(text) - keep
-    end = text[len(text) - tail:] if tail else ""
-    return f"{text[:head]}\n[... {trimmed} characters trimmed ...]\n{end}"
-
-
-def _water_level(lengths: list[int], available: float) -> int:
-    """The largest per-message length cap whose trimmed total fits ``available``."""
-    def cost(cap: int) -> int:
-        return sum(n if n <= cap else cap + _MARKER_CHARS for n in lengths)
-
-    low, high = _MIN_KEEP, max(lengths)
-    if cost(low) > available:
-        return low
-    while low < high:
-        middle = (low + high + 1) // 2
-        if cost(middle) <= available:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def trim_messages(
-    messages: list[Message],
-    max_prompt_tokens: int,
-    *,
-    chars_per_token: float = CHARS_PER_TOKEN,
-) -> list[Message]:
-    """Shorten the longest message contents from the middle until the prompt fits.
-
-    The longest contents are cut first, down to a common length (short
-    messages such as the question stay whole). The middle goes because a
-    message's start (instructions, the artifact's head) and end (the latest
-    feedback) matter most. Contents come back as plain strings (image parts
-    become a placeholder). Returns the messages unchanged when they fit.
-    """
-    if not messages or estimate_tokens(messages, chars_per_token) <= max_prompt_tokens:
-        return messages
-    originals = [_content_text(m.get("content", "")) for m in messages]
-    lengths = [len(text) for text in originals]
-    fixed = 3 + (_MESSAGE_OVERHEAD + 1) * len(messages)  # +1: rounding up per message
-    available = (max_prompt_tokens - fixed) * chars_per_token
-    out = list(messages)
-    for _ in range(8):
-        cap = _water_level(lengths, available)
-        out = [
-            dict(m, content=_cut_middle(text, cap))
-            for m, text in zip(messages, originals)
-        ]
-        excess = estimate_tokens(out, chars_per_token) - max_prompt_tokens
-        if excess <= 0 or cap <= _MIN_KEEP:
-            break
-        available -= excess * chars_per_token + 16
-    return out
-
-
-class _Engine:
-    """One loaded model and the lock that serializes calls into it."""
-
-    def __init__(self, path: Path, n_ctx: int, n_threads: int | None, verbose: bool) -> None:
-        try:
-            import xllamacpp
-        except ImportError as exc:
-            raise LMError(
-                "the local model runtime is not installed: pip install 'honing[local]' "
-                "(or pip install xllamacpp==2026.10.11549)"
-            ) from exc
-        params = xllamacpp.CommonParams()
-        params.model.path = str(path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
-        if n_threads:
-            params.cpuparams.n_threads = n_threads
-            params.cpuparams_batch.n_threads = n_threads
-        params.verbosity = 3 if verbose else 0
-        # The runtime also opens an HTTP listener on a random localhost port;
-        # a random key keeps other local users off it, and the web UI is off.
-        self.api_key = secrets.token_hex(16)
-        params.api_keys = [self.api_key]
-        params.ui = False
-        started = time.perf_counter()
-        try:
-            self.server = xllamacpp.Server(params)
-        except Exception as exc:  # the runtime raises plain RuntimeErrors
-            raise LMError(f"could not load local model {path}: {exc}") from exc
-        self.load_s = time.perf_counter() - started
-        self.path = path
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
-        self.lock = threading.Lock()
-
-    def chat(self, request: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            try:
-                reply = self.server.handle_chat_completions(request)
-            except Exception as exc:
-                raise LMError(f"local model call failed: {exc}") from exc
-        if isinstance(reply, (str, bytes)):
-            reply = json.loads(reply)
-        return reply
-
-
-_engines: dict[str, _Engine] = {}
-_engines_lock = threading.Lock()
-
-
-def _engine_for(path: Path, n_ctx: int, n_threads: int | None, verbose: bool) -> _Engine:
-    key = str(path.resolve())
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is None or engine.n_ctx < n_ctx:
-            # A larger context needs a reload; callers holding the old engine
-            # keep it until they are done, then it is freed.
-            engine = _Engine(path, n_ctx, n_threads, verbose)
-            _engines[key] = engine
-        return engine
+_runtimes: dict[str, Runtime] = {}
+_runtimes_lock = threading.Lock()
 
 
 def unload_models() -> None:
     """Drop this process's loaded models (memory is freed once no call uses them)."""
-    with _engines_lock:
-        _engines.clear()
+    with _runtimes_lock:
+        _runtimes.clear()
+
+
+class _Family:
+    """What a LocalLM shares with its ``with_options`` copies: its calls in progress, for ``activity``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[CallStatus] = []
 
 
 class LocalLM:
@@ -197,13 +71,19 @@ class LocalLM:
     ``local/qwen2.5-coder-0.5b``, ``local/smollm2-135m``) or a GGUF file path.
     The model loads on first use (or with ``load()``). Prompts longer than
     ``n_ctx - max_tokens`` are trimmed from the middle, never refused.
-    Generation stops at ``max_tokens`` or after ``timeout_s`` seconds of
-    generating (llama.cpp checks the time limit at line ends), whichever
-    comes first.
+
+    ``timeout_s`` bounds each call from the moment the model takes it up:
+    reading the prompt and writing the reply (time spent queued behind other
+    calls, or loading the model, is not counted). A call that runs out of
+    time returns what was written so far. ``n_threads=None`` uses the cores
+    that are free (``$HONING_LOCAL_THREADS`` overrides). ``speculation``
+    turns on speculative decoding (see ``Speculation``).
     """
 
     #: One generation at a time: the engine queues proposals for this slot itself.
     max_concurrency = 1
+    #: Text only: images in side information are shown as placeholders.
+    multimodal = False
 
     def __init__(
         self,
@@ -215,22 +95,30 @@ class LocalLM:
         timeout_s: float = 300.0,
         n_threads: int | None = None,
         seed: int | None = None,
+        speculation: Speculation | None = None,
         verbose: bool = False,
     ) -> None:
         if n_ctx < 256:
             raise ValueError("n_ctx must be at least 256 tokens")
+        if n_threads is not None and (not isinstance(n_threads, int) or isinstance(n_threads, bool)
+                                      or n_threads < 1):
+            raise ValueError(f"n_threads must be a positive integer or None (use the free cores), got {n_threads!r}")
+        if not timeout_s or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
         self.name = str(name_or_path)
         self.n_ctx = n_ctx
         # Keep at least a quarter of the window for the prompt.
         self.max_tokens = max(1, min(max_tokens, n_ctx * 3 // 4))
         self.temperature = temperature
         self.timeout_s = timeout_s
-        self.n_threads = n_threads  # None: llama.cpp picks (physical cores)
+        self.n_threads = n_threads if n_threads is not None else _threads_from_env()
         self.seed = seed
+        self.speculation = speculation
         self.verbose = verbose or bool(os.environ.get("HONING_LLAMA_VERBOSE"))
-        self._engine: _Engine | None = None
-        self._engine_lock = threading.Lock()
+        self._path: Path | None = None
+        self._family = _Family()
 
+    # -- what the engine and the prompt builder read -------------------------------------------
     @property
     def context_window(self) -> int:
         """Tokens the model sees at once, prompt and reply together."""
@@ -240,18 +128,84 @@ class LocalLM:
     def max_prompt_tokens(self) -> int:
         return self.n_ctx - self.max_tokens
 
+    @property
+    def prompt_profile(self) -> PromptProfile:
+        """Short prompts: on 2 cores the 1.5B model reads about 60 tokens a second."""
+        return PromptProfile(compact=True, max_prompt_chars=min(6000, int(self.max_prompt_tokens * 2.5)))
+
+    def activity(self) -> str | None:
+        """What the model is doing for this LM right now, in a few words; None when idle.
+
+        For progress displays: "reading prompt 812/1600 tok, 60 tok/s",
+        "writing 120 tok, 8.1 tok/s", "queued", "loading model". Cheap and
+        safe to call from any thread.
+        """
+        with self._family.lock:
+            calls = list(self._family.calls)
+        if not calls:
+            return None
+        running = [c for c in calls if c.phase != "queued"]
+        text = running[0].describe() if running else "queued"
+        waiting = len(calls) - (1 if running else 0)
+        if running and waiting:
+            text += f" (+{waiting} queued)"
+        return text
+
+    def cancel(self) -> int:
+        """End this LM's running and queued calls now (they raise ``CallCancelled``); returns how many."""
+        with self._family.lock:
+            calls = list(self._family.calls)
+        for call in calls:
+            call.cancelled.set()
+        return len(calls)
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _model_file(self) -> Path:
+        if self._path is None:
+            try:
+                self._path = model_path(self.name)
+            except ModelFileError as exc:
+                raise LMError(str(exc)) from exc
+        return self._path
+
+    def _key(self) -> str:
+        return str(self._model_file().resolve())
+
+    def _wanted_threads(self, current: int | None) -> int:
+        if self.n_threads is not None:
+            return self.n_threads
+        return choose_threads(usable_cores(), other_load(), current=current)
+
+    def _compatible(self, runtime: Runtime) -> bool:
+        """Whether ``runtime`` can serve this LM's calls (a thread count that moved is handled apart)."""
+        options = runtime.options
+        if options.n_ctx < self.n_ctx or options.speculation != self.speculation:
+            return False
+        return self.n_threads is None or options.n_threads == self.n_threads
+
+    def _load(self, status: CallStatus | None, threads: int) -> Runtime:
+        if status is not None:
+            status.set("loading")
+        runtime = _load_runtime(self._model_file(), RuntimeOptions(self.n_ctx, threads, self.speculation,
+                                                                    self.verbose))
+        # The caller holds _runtimes_lock. Calls holding the old runtime keep it until they are done.
+        _runtimes[self._key()] = runtime
+        return runtime
+
+    def _current(self, status: CallStatus | None) -> Runtime:
+        """The loaded runtime for this model, loading it first when there is none that fits."""
+        key = self._key()
+        with _runtimes_lock:
+            runtime = _runtimes.get(key)
+            if runtime is not None and self._compatible(runtime):
+                return runtime
+            return self._load(status, self._wanted_threads(None))
+
     def load(self) -> float:
-        """Load the model now (otherwise the first call does); returns seconds spent."""
-        with self._engine_lock:
-            if self._engine is None:
-                try:
-                    path = model_path(self.name)
-                except ModelFileError as exc:
-                    raise LMError(str(exc)) from exc
-                engine = _engine_for(path, self.n_ctx, self.n_threads, self.verbose)
-                self._engine = engine
-                return engine.load_s
-            return 0.0
+        """Load the model now (otherwise the first call does); returns seconds spent (0 if loaded)."""
+        before = _runtimes.get(self._key())
+        runtime = self._current(None)
+        return runtime.load_s if runtime is not before else 0.0
 
     def endpoint(self) -> tuple[str, str]:
         """The runtime's own HTTP listener: (``http://127.0.0.1:PORT``, API key); loads the model.
@@ -259,9 +213,16 @@ class LocalLM:
         ``honing serve-lm`` proxies to it, so streaming, stop sequences, JSON
         mode and logprobs are llama.cpp's own, not a reimplementation.
         """
-        self.load()
-        assert self._engine is not None
-        return self._engine.server.listening_address, self._engine.api_key
+        runtime = self._current(None)
+        return runtime.server.listening_address, runtime.api_key
+
+    @property
+    def threads_in_use(self) -> int | None:
+        """The thread count of the loaded model, or None before it is loaded."""
+        if self._path is None:
+            return None
+        runtime = _runtimes.get(str(self._path.resolve()))
+        return runtime.options.n_threads if runtime is not None else None
 
     def with_options(
         self,
@@ -269,70 +230,117 @@ class LocalLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        timeout_s: float | None = None,
     ) -> "LocalLM":
-        """A copy with other sampling settings that shares this one's loaded model."""
+        """A copy with other sampling settings that shares this one's loaded model and activity."""
         other = copy.copy(self)
-        other._engine_lock = threading.Lock()
         if max_tokens is not None:
             other.max_tokens = max(1, min(max_tokens, self.n_ctx * 3 // 4))
         if temperature is not None:
             other.temperature = temperature
         if seed is not None:
             other.seed = seed
+        if timeout_s is not None:
+            other.timeout_s = timeout_s
         return other
 
+    # -- calls -------------------------------------------------------------------------------------
     def complete(self, messages: list[Message]) -> Completion:
         return self.chat(messages)[0]
 
     def chat(self, messages: list[Message]) -> tuple[Completion, str]:
         """Like ``complete``, also returning the finish reason (``stop`` or ``length``)."""
-        if self._engine is None:
-            self.load()
-        engine = self._engine
-        assert engine is not None
+        completion, reply = self.chat_reply(messages)
+        return completion, "length" if reply.finish in ("length", "timeout") else "stop"
+
+    def chat_reply(self, messages: list[Message]) -> tuple[Completion, Reply]:
+        """Like ``chat``, with the runtime's full account of the call (finish reason, timings)."""
+        status = CallStatus()
+        with self._family.lock:
+            self._family.calls.append(status)
         started = time.perf_counter()
+        try:
+            runtime = self._acquire(status)
+            try:
+                reply = self._ask(runtime, messages, status)
+            finally:
+                runtime.lock.release()
+        finally:
+            with self._family.lock:
+                self._family.calls.remove(status)
+        return self._completion(reply, time.perf_counter() - started), reply
+
+    def _acquire(self, status: CallStatus) -> Runtime:
+        """Wait for the model (a cancel ends the wait); returns it locked and fit for this call.
+
+        A thread count that no longer suits the machine's load is changed here,
+        while this call holds the model, so no other call is running on it.
+        """
+        while True:
+            runtime = self._current(status)
+            status.set("queued")
+            while not runtime.lock.acquire(timeout=0.1):
+                if status.cancelled.is_set():
+                    raise CallCancelled("the local model call was cancelled while it waited")
+            if _runtimes.get(self._key()) is not runtime or not self._compatible(runtime):
+                runtime.lock.release()  # replaced while we waited
+                continue
+            threads = runtime.options.n_threads
+            if self.n_threads is None and time.monotonic() - runtime.loaded_at >= _MIN_RUNTIME_AGE_S:
+                threads = self._wanted_threads(threads)
+            if threads == runtime.options.n_threads:
+                return runtime
+            try:
+                with _runtimes_lock:
+                    self._load(status, threads)
+            finally:
+                runtime.lock.release()
+
+    def _ask(self, runtime: Runtime, messages: list[Message], status: CallStatus) -> Reply:
+        hints = current_reply_hints()
+        max_tokens = self.max_tokens
+        if hints is not None and hints.max_tokens:
+            max_tokens = max(1, min(max_tokens, hints.max_tokens))
+        is_complete = hints.is_complete if hints is not None else None
+        deadline = _local_runtime._clock() + self.timeout_s
         chars_per_token = CHARS_PER_TOKEN
         for _ in range(4):
-            prompt = trim_messages(messages, self.max_prompt_tokens, chars_per_token=chars_per_token)
+            prompt = trim_messages(messages, self.n_ctx - max_tokens, chars_per_token=chars_per_token)
             request: dict[str, Any] = {
                 "messages": [
-                    {"role": m.get("role", "user"), "content": _content_text(m.get("content", ""))}
-                    for m in prompt
+                    {"role": m.get("role", "user"), "content": content_text(m.get("content", ""))} for m in prompt
                 ],
-                "max_tokens": self.max_tokens,
+                "max_tokens": max_tokens,
                 "temperature": self.temperature,
-                "t_max_predict_ms": max(1, int(self.timeout_s * 1000)),
                 # Reusing the previous request's cached prefix changes the numerics slightly, so a
                 # greedy (temperature 0) call could answer differently depending on what ran before.
                 "cache_prompt": self.temperature > 0,
             }
             if self.seed is not None:
                 request["seed"] = self.seed
-            reply = engine.chat(request)
-            error = reply.get("error")
+            remaining = deadline - _local_runtime._clock()
+            if remaining <= 0:
+                return Reply("", "timeout", None, 0)
+            reply = runtime.call(request, status, timeout_s=remaining, is_complete=is_complete)
+            error = reply.error
             if not error:
-                choice = (reply.get("choices") or [{}])[0]
-                completion = self._completion(reply, time.perf_counter() - started)
-                return completion, choice.get("finish_reason") or "stop"
+                return reply
             if error.get("type") != "exceed_context_size_error":
                 raise LMError(f"local model {self.name}: {error.get('message', error)}")
             # The runtime counted the tokens for us: recalibrate and trim again.
             counted = int(error.get("n_prompt_tokens") or 0)
-            chars = sum(len(_content_text(m.get("content", ""))) for m in prompt)
+            chars = sum(len(content_text(m.get("content", ""))) for m in prompt)
             if counted > 0 and chars > 0:
                 chars_per_token = min(chars_per_token, 0.9 * chars / counted)
             else:
                 chars_per_token /= 2
         raise LMError(f"local model {self.name}: could not trim the prompt to fit {self.n_ctx} tokens")
 
-    def _completion(self, reply: dict[str, Any], duration_s: float) -> Completion:
-        choices = reply.get("choices") or [{}]
-        text = (choices[0].get("message") or {}).get("content") or ""
-        usage = reply.get("usage") or {}
+    def _completion(self, reply: Reply, duration_s: float) -> Completion:
         return Completion(
-            text=text,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
+            text=reply.text,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
             cost_usd=0.0,
             model=self.name,
             duration_s=duration_s,
@@ -344,5 +352,18 @@ class LocalLM:
         return self.complete(messages).text
 
     def __repr__(self) -> str:
-        return f"LocalLM({self.name!r}, n_ctx={self.n_ctx}, max_tokens={self.max_tokens})"
+        threads = "auto" if self.n_threads is None else self.n_threads
+        return f"LocalLM({self.name!r}, n_ctx={self.n_ctx}, max_tokens={self.max_tokens}, n_threads={threads})"
 
+
+def _threads_from_env() -> int | None:
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {raw!r}")
+    return value

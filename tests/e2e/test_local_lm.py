@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -16,7 +17,8 @@ import pytest
 
 from honing.llm import Completion
 from honing.llm import _local, _model_files
-from honing.llm._local import LocalLM
+from honing.llm._hints import ReplyHints, reply_hints
+from honing.llm._local import CallCancelled, LocalLM, Speculation
 from honing.llm._server import make_server
 
 MODEL = "local/qwen2.5-coder-0.5b"
@@ -100,6 +102,80 @@ def test_greedy_replies_do_not_depend_on_the_previous_request(lm):
     first = lm("Count from one to five in words.")
     lm("Name three colours of the rainbow.")
     assert lm("Count from one to five in words.") == first
+
+
+@pytest.mark.e2e
+@needs_model
+def test_activity_shows_the_call_while_it_runs(lm):
+    seen: list[str | None] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(lm.activity())
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        sampled = lm.with_options(temperature=0.7, max_tokens=48)
+        sampled.complete([{"role": "user", "content": "Describe sorting algorithms. " * 40}])
+    finally:
+        done.set()
+        watcher.join()
+    assert any(s and s.startswith("reading prompt") for s in seen), seen
+    assert lm.activity() is None
+
+
+@pytest.mark.e2e
+@needs_model
+def test_the_time_limit_covers_reading_the_prompt():
+    # A prompt that takes seconds to read, and a limit far below that: the call ends on time, empty.
+    lm = LocalLM(MODEL, n_ctx=4096, max_tokens=64, temperature=0.7, timeout_s=1.0)
+    started = time.monotonic()
+    completion, reply = lm.chat_reply([{"role": "user", "content": "The quick brown fox jumps. " * 400}])
+    spent = time.monotonic() - started
+    assert reply.finish == "timeout"
+    assert spent < 15  # one prompt batch past the limit at most (about 1-3 s on 2 busy cores)
+    assert completion.completion_tokens == 0
+
+
+@pytest.mark.e2e
+@needs_model
+def test_cancel_ends_a_long_call():
+    lm = LocalLM(MODEL, n_ctx=4096, max_tokens=512, temperature=0.7)
+    threading.Timer(1.0, lm.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(CallCancelled):
+        lm.complete([{"role": "user", "content": "Write a very long story about a fox. " * 100}])
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.e2e
+@needs_model
+def test_reply_hints_cap_and_end_a_real_call():
+    # Which replies hold a complete answer is unit-tested (tests/test_reply_watch.py); here the runtime
+    # must really stop when told: after the third line, and within the reply budget.
+    lm = LocalLM(MODEL, n_ctx=2048, max_tokens=400, temperature=0.0, seed=1)
+    prompt = "Write ten numbered lines about sorting algorithms, one sentence each."
+    with reply_hints(ReplyHints(max_tokens=200, is_complete=lambda text: text.count("\n") >= 3)):
+        completion, reply = lm.chat_reply([{"role": "user", "content": prompt}])
+    assert reply.finish == "answer", completion.text
+    assert completion.text.count("\n") == 3
+    with reply_hints(ReplyHints(max_tokens=8)):
+        completion, reply = lm.chat_reply([{"role": "user", "content": prompt}])
+    assert reply.finish == "length" and completion.completion_tokens == 8
+
+
+@pytest.mark.e2e
+@needs_model
+def test_speculative_decoding_with_ngram_lookup_answers():
+    spec = Speculation("ngram_simple", n_max=16, ngram=4)
+    lm = LocalLM(MODEL, n_ctx=2048, max_tokens=96, temperature=0.0, speculation=spec)
+    code = "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n"
+    completion, reply = lm.chat_reply([{"role": "user", "content": "Repeat this code exactly:\n" + code}])
+    assert "perimeter" in completion.text
+    assert reply.timings.get("draft_n", 0) > 0  # guesses were made and checked
 
 
 @pytest.mark.e2e

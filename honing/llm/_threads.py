@@ -1,0 +1,94 @@
+"""How many CPU threads the embedded model should use: as many as there are free cores.
+
+llama.cpp's threads meet after every step of every token, so each token waits
+for the slowest of them. When other work holds a core, one of the model's
+threads is often not running, and generation collapses: on 2 cores with other
+jobs running (load 3-5) the 1.5B model wrote 7.5-10 tokens/s with one thread
+and 1.5-1.8 with two. On an idle machine two threads were about 1.6x faster
+than one. So the count follows what is free: the cores this process may use
+minus the load the rest of the machine puts on them.
+
+The kernel's 1-minute load average counts this process too (the model's own
+threads, right after a call), so this process's recent CPU use is tracked with
+the same one-minute decay and subtracted. Evaluations run in subprocesses
+(the sandbox) count as other load, which they are.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+
+__all__ = ["usable_cores", "other_load", "choose_threads", "OwnLoad"]
+
+_DECAY_S = 60.0  # the kernel's 1-minute load average is an exponential average with this time constant
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask, which containers often narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+class OwnLoad:
+    """This process's CPU use (all its threads) as a one-minute exponential average, like the load average."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = (time.monotonic(), time.process_time())
+        self._average = 0.0
+
+    def sample(self) -> float:
+        """Update with the CPU time used since the last sample; returns the average in busy cores."""
+        with self._lock:
+            now, cpu = time.monotonic(), time.process_time()
+            then, cpu_then = self._last
+            elapsed = now - then
+            if elapsed > 0.5:
+                rate = max(0.0, cpu - cpu_then) / elapsed
+                keep = math.exp(-elapsed / _DECAY_S)
+                self._average = self._average * keep + rate * (1.0 - keep)
+                self._last = (now, cpu)
+            return self._average
+
+
+_own = OwnLoad()
+
+
+def other_load() -> float | None:
+    """Busy cores outside this process (load average minus this process's share), or None if unknown."""
+    load = load_average()
+    if load is None:
+        return None
+    return max(0.0, load - _own.sample())
+
+
+def choose_threads(cores: int, other: float | None, *, current: int | None = None, limit: int | None = None) -> int:
+    """Threads for the model: the cores left free by ``other`` load, rounded, at least one.
+
+    With ``current`` (the count in use) the boundaries get a margin of 0.2
+    cores, so a load hovering at a boundary does not switch back and forth.
+    ``limit`` caps the result (e.g. physical cores, or what the user allows).
+    """
+    top = max(1, min(cores, limit or cores))
+    if other is None:
+        return top
+    free = cores - other
+    wanted = int(math.floor(free + 0.5))
+    if current is not None and wanted != current:
+        boundary = current + 0.5 if wanted > current else current - 0.5
+        if abs(free - boundary) < 0.2:
+            wanted = current
+    return max(1, min(top, wanted))
