@@ -145,7 +145,10 @@ def update_benchmarks(text: str, load: tuple[str, str]) -> None:
         f"load average before {load[0]}, after {load[1]}.\n\n{text}\n\n"
         "Per-call cost is one `python -I -S` start plus the confinement (namespaces, the minimal root, "
         "cgroup, seccomp) and two forks; `.pth` files are not processed at start (that costs ~40 ms with "
-        "site-packages here). Before issue 14 (no PID or mount namespace, cgroup or seccomp; pickled results; a 50 ms poll in the clean-up loop) the same call took 77.9 ms median (78-94 ms across runs). The run takes about a minute. Figures from a shared machine vary by tens of percent between runs.\n"
+        "site-packages here). Before issue 14 (no PID or mount namespace, cgroup or seccomp; pickled "
+        "results; a 50 ms poll in the clean-up loop) the same call took 77.9 ms median (78-94 ms across "
+        "runs). The run takes about a minute. Figures from a shared machine vary by tens of percent "
+        "between runs.\n"
     )
     pattern = re.compile(r"^## Sandbox\n.*?(?=^## |\Z)", re.S | re.M)
     doc = pattern.sub(lambda _: section + "\n", doc) if pattern.search(doc) else doc.rstrip("\n") + "\n\n" + section
