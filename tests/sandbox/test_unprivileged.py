@@ -21,7 +21,20 @@ import pytest
 import honing.sandbox
 from tests.sandbox._helpers import AS_ROOT, linux_only
 
-SYSTEM_PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.path.exists(p)), None)
+def _system_python() -> str | None:
+    """A Python 3.10+ that other users can run (the test interpreter may sit under /root)."""
+    for path in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        try:
+            out = subprocess.run([path, "-c", "import sys; print(sys.version_info >= (3, 10))"],
+                                 capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.stdout.strip() == "True":
+            return path
+    return None
+
+
+SYSTEM_PYTHON = _system_python() if AS_ROOT else None
 
 pytestmark = [
     linux_only,
