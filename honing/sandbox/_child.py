@@ -256,7 +256,8 @@ class Monitor:
         os.environ.clear()
         os.environ.update({"HOME": self.home, "TMPDIR": self.tmp})
         os.environ.update(job["env"])
-        _worker.finish_interpreter(job["site_paths"], job["pth_lines"], SCRIPT_DIR)  # NumPy args need it
+        _worker.finish_interpreter(job["site_paths"], job["pth_lines"], SCRIPT_DIR,  # NumPy args need it
+                                   (job["prefix"], job["exec_prefix"]))
         args, kwargs, arg_error = (), {}, None
         try:
             if job["args_pickled"]:

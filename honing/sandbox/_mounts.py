@@ -149,10 +149,10 @@ class RootBuilder:
             elif os.path.isdir(path):
                 self.bind(path, path)
                 self.bound.append(path)
+        self.dev()
+        self.scratch()  # before the interpreter: a venv under /tmp must land on top of it
         for path in plan["interpreter"]:
             self.bind_readonly(path)
-        self.dev()
-        self.scratch()
         self.etc()
         self.proc()
         for path in plan["readable"]:

@@ -130,6 +130,7 @@ def _job(code: str, entry_point: str | None, arguments: bytes, pickled: bool, op
         "pids_cgroup": Protection.PIDS_CGROUP in cgroup.enforced,
         "env": env, "cwd": options.cwd, "runner_notes": [],
         "site_paths": list(view.site_paths), "pth_lines": list(view.pth_lines),
+        "prefix": sys.prefix, "exec_prefix": sys.exec_prefix,
         "plan": {
             "base": base, "interpreter": list(view.paths), "readable": list(options.readable),
             "cwd": options.cwd, "devices": list(options.devices), "files": dict(options.files),

@@ -94,8 +94,11 @@ class _SeedingLoader:
         module.cache[FILENAME] = self.entry
 
 
-def finish_interpreter(site_paths, pth_lines, script_dir):
+def finish_interpreter(site_paths, pth_lines, script_dir, prefixes=None):
+    """What ``site`` would have done: sys.path, a venv's prefixes, ``exit``/``quit``/``help``."""
     sys.path[:] = [p for p in sys.path if p and p != script_dir] + list(site_paths)
+    if prefixes:
+        sys.prefix, sys.exec_prefix = prefixes
     if pth_lines:
         sys.meta_path.append(_PthImports(pth_lines))
     import _sitebuiltins

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
+import sys
 import uuid
 from pathlib import Path
 
@@ -261,3 +263,30 @@ def test_without_a_mount_namespace_the_throwaway_uid_still_guards_files(tmp_path
         assert r.value[str(secret)] == "PermissionError"
     else:  # the interpreter itself is not readable by other users here: refused, clearly
         assert "not readable by other users" in r.error
+
+
+def test_a_venv_under_tmp_works():
+    """The interpreter's prefix may sit under /tmp, which the sandbox replaces with its own."""
+    import subprocess
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="honing-venv-", dir="/tmp")
+    try:
+        os.chmod(base, 0o755)
+        venv = os.path.join(base, "v")
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv],
+                       check=True, timeout=120)
+        script = ("import json\nfrom honing.sandbox import run_code\n"
+                  "r = run_code('import os, sys\\ndef f():\\n    return [sys.prefix, "
+                  "os.path.exists(sys.prefix + \\'/pyvenv.cfg\\')]\\n', 'f', timeout=30)\n"
+                  "print(json.dumps([r.ok, r.error, r.value]))\n")
+        out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", script], capture_output=True, text=True,
+                             timeout=120, check=False)
+        assert out.returncode == 0, out.stderr[-2000:]
+        ok, error, value = json.loads(out.stdout.strip().splitlines()[-1])
+        assert ok, error
+        assert value == [venv, True]
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
