@@ -200,15 +200,16 @@ class RunReader:
             for _seq, cid, admitted in self._rows(conn, "admissions", "seq, candidate_id, admitted"):
                 views.add_admission(cid, bool(admitted))
                 new += 1
-        started = self._rows(conn, "started", "seq, candidate_id, example_key")
         if first:  # one anti-join in SQL instead of a million pairs through Python
+            self._seen["started"] = conn.execute("SELECT coalesce(max(seq), 0) FROM started").fetchone()[0]
             self._pending = set(conn.execute(
                 "SELECT s.candidate_id, s.example_key FROM started s WHERE s.seq <= ? AND NOT EXISTS "
                 "(SELECT 1 FROM evaluations e WHERE e.candidate_id = s.candidate_id AND "
                 "e.example_key = s.example_key)", (self._seen["started"],)))
         else:
+            started = self._rows(conn, "started", "seq, candidate_id, example_key")
             self._pending.update((cid, key) for _seq, cid, key in started)
-        new += len(started)
+            new += len(started)
         for rows in self._chunks(conn, "evaluations", _SCORES):
             views.add_evaluations(rows)
             if not first:
