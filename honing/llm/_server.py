@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import ipaddress
 import json
 import logging
 import select
@@ -51,6 +52,24 @@ log = logging.getLogger("honing.llm.server")
 
 READ_TIMEOUT_S = 30.0  # a client must send its request within this; a slower one gets a 408
 POLL_S = 0.25  # how often a waiting or generating request checks that its client is still there
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host in LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    """``name:port`` -> ``name``; ``[::1]:80`` -> ``::1``; lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 class _ClientGone(Exception):
@@ -311,7 +330,19 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         return path[3:] if path.startswith("/v1") else path
 
+    def _host_refused(self) -> bool:
+        """A loopback server answers only loopback host names: a web page cannot reach it by DNS rebinding."""
+        allowed = self.server.allowed_hosts
+        header = self.headers.get("Host")
+        if allowed is None or header is None or _host_name(header) in allowed:
+            return False
+        self.send_json_error(RequestError(403, f"host {header[:100]!r} is not served here; start serve-lm with "
+                                          "--allow-host NAME to be reached under another name", "forbidden"))
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self._host_refused():
+            return
         route = self._route()
         if route == "/models":
             data = [{"id": name, "object": "model", "created": self.server.started, "owned_by": "honing"}
@@ -328,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = _refuse_method  # noqa: N815 - stdlib names
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if self._host_refused():
+            return
         route = self._route()
         try:
             if route not in ("/chat/completions", "/completions", "/embeddings"):
@@ -413,6 +446,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     backends: dict[str, Any]
     turns: dict[str, threading.Lock]  # one per one-slot model: requests wait here, not inside the runtime
+    allowed_hosts: frozenset[str] | None  # None: any Host header (bound to a non-loopback address on purpose)
     started: int
 
 
@@ -435,12 +469,14 @@ def make_server(
     port: int = 8000,
     *,
     preload: bool = True,
+    allow_hosts: Sequence[str] = (),
 ) -> ThreadingHTTPServer:
     """Build (not start) the server; port 0 picks a free one (see ``server_address``).
 
     ``models`` are registered names, ``LocalLM`` instances, or a mapping from a
     served name to any LM. Local models load up front so a broken install
-    fails here, not on the first request.
+    fails here, not on the first request. Bound to a loopback address, the
+    server answers only requests for loopback host names plus ``allow_hosts``.
     """
     backends = _as_backends(models)
     if not backends:
@@ -453,6 +489,8 @@ def make_server(
     server.turns = {name: threading.Lock() for name, backend in backends.items()
                     if getattr(backend.lm, "max_concurrency", None) == 1}
     server.started = int(time.time())
+    server.allowed_hosts = (LOOPBACK_NAMES | {host.lower()} | {h.lower() for h in allow_hosts}
+                            if _is_loopback(host) else None)
     return server
 
 
@@ -460,12 +498,14 @@ def serve(
     models: Mapping[str, LM] | Sequence[str | LocalLM] | str | LocalLM,
     host: str = "127.0.0.1",
     port: int = 8000,
+    *,
+    allow_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the models until interrupted (Ctrl-C)."""
     from .._logging import install_default_handler
 
     install_default_handler()
-    server = make_server(models, host, port)
+    server = make_server(models, host, port, allow_hosts=allow_hosts)
     bound_host, bound_port = server.server_address[:2]
     log.info("serving %s at http://%s:%s/v1 (Ctrl-C to stop)", ", ".join(server.backends), bound_host, bound_port)
     try:
@@ -484,9 +524,11 @@ def serve_lm(
     n_ctx: int = 4096,
     max_tokens: int = 1024,
     n_threads: int | None = None,
+    allow_hosts: Sequence[str] = (),
 ) -> None:
     """Serve one local model (what ``honing serve-lm`` runs)."""
-    serve([LocalLM(model, n_ctx=n_ctx, max_tokens=max_tokens, n_threads=n_threads)], host, port)
+    serve([LocalLM(model, n_ctx=n_ctx, max_tokens=max_tokens, n_threads=n_threads)], host, port,
+          allow_hosts=allow_hosts)
 
 
 def add_serve_lm_arguments(parser: argparse.ArgumentParser) -> None:
@@ -498,13 +540,16 @@ def add_serve_lm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens")
     parser.add_argument("--max-tokens", type=int, default=1024, help="reply limit when a request sets none")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests for this host name (on a loopback address only loopback "
+                             "names are answered, a guard against DNS rebinding)")
 
 
 def run_serve_lm(args: argparse.Namespace) -> int:
     """Run ``serve-lm`` from parsed arguments; returns the exit status."""
     try:
-        serve_lm(args.model, args.host, args.port, n_ctx=args.n_ctx,
-                 max_tokens=args.max_tokens, n_threads=args.threads)
+        serve_lm(args.model, args.host, args.port, n_ctx=args.n_ctx, max_tokens=args.max_tokens,
+                 n_threads=args.threads, allow_hosts=args.allow_host)
     except (LMError, ModelFileError, OSError) as error:
         log.error("serve-lm: %s", error)
         return 1

@@ -92,7 +92,7 @@ def test_a_client_that_leaves_frees_the_model_for_the_next(url, client):
     body = json.dumps({"messages": [{"role": "user", "content": "Count from 1 to 5000, separated by spaces."}],
                        "max_tokens": 1500}).encode()
     sock = socket.create_connection((host, int(port)))
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     time.sleep(1.0)  # generating by now
     sock.close()

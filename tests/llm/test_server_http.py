@@ -215,7 +215,7 @@ def test_a_runtime_refusal_keeps_its_status_and_message(served):
 def test_a_client_leaving_mid_stream_stops_the_generation(served, runtime):
     sock = socket.create_connection(served)
     body = json.dumps({"messages": MESSAGES, "stream": True, "max_tokens": 777}).encode()
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     seen = b""
     while b"data: " not in seen:
@@ -228,7 +228,7 @@ def test_a_client_leaving_before_a_whole_answer_stops_the_generation(served, run
     runtime.pause_s = 0.01
     sock = socket.create_connection(served)
     body = json.dumps({"messages": MESSAGES, "max_tokens": 777}).encode()
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     time.sleep(0.3)
     sock.close()
@@ -240,7 +240,7 @@ def test_a_client_leaving_before_a_whole_answer_stops_the_generation(served, run
 
 def _request(body: bytes, length: str | None = None, extra: str = "") -> bytes:
     header = f"Content-Length: {len(body) if length is None else length}\r\n" if length != "omit" else ""
-    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             + header.encode() + extra.encode() + b"\r\n" + body)
 
 
@@ -277,9 +277,9 @@ HOSTILE = [
     ("bad response_format", _request(_chat(response_format={"type": "xml"})), 400, "response_format"),
     ("stream not bool", _request(_chat(stream="yes")), 400, "'stream' must be true or false"),
     ("garbage request line", b"BLAH\r\n\r\n", 400, ""),
-    ("unknown route", b"POST /v1/nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404, "no route"),
-    ("PUT", b"PUT /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, "PUT"),
-    ("embeddings", b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n{\"input\": \"hi\"}",
+    ("unknown route", b"POST /v1/nothing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}", 404, "no route"),
+    ("PUT", b"PUT /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", 405, "PUT"),
+    ("embeddings", b"POST /v1/embeddings HTTP/1.1\r\nHost: localhost\r\nContent-Length: 15\r\n\r\n{\"input\": \"hi\"}",
      400, "serves no embeddings"),
 ]
 
@@ -338,6 +338,21 @@ def test_an_lm_object_refuses_options_it_cannot_honour():
             assert status == 400 and f"unsupported parameter '{field}'" in body["error"]["message"]
         status, body = post(address, "/v1/completions", {"prompt": "x"})
         assert status == 400 and "chat completions only" in body["error"]["message"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_loopback_server_answers_only_loopback_host_names(runtime):
+    server = make_server({"local/fake": FakeLocalLM(runtime)}, port=0, allow_hosts=["my-box"])
+    address = _start(server)
+    try:
+        for host, status in (("attacker.example", 403), ("attacker.example:80", 403), ("localhost:8000", 200),
+                             ("127.0.0.1", 200), ("[::1]:8000", 200), ("MY-BOX:1", 200)):
+            got, body = raw(address, b"GET /v1/models HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+            assert got == status, (host, body)
+        got, body = raw(address, _request(_chat()).replace(b"Host: localhost", b"Host: evil.test"))
+        assert got == 403 and "--allow-host" in body["error"]["message"] and runtime.requests == []
     finally:
         server.shutdown()
         server.server_close()
