@@ -82,7 +82,8 @@ def main() -> None:
         rows.append((name, statistics.median(firsts), statistics.median(totals), statistics.median(chunks)))
     base = rows[0]
     lines = [
-        f"{MODEL}, 60 tokens streamed at temperature 0, median of {args.rounds} alternating rounds, 2 threads. "
+        f"{MODEL}, 60 tokens streamed at temperature 0, median of {args.rounds} alternating rounds, 2 threads; "
+        "the prompt is cached after a warm-up request, so the first chunk costs about one token. "
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
         f"load average {' '.join(load_before)} before, {' '.join(load_after)} after.",
         "",
