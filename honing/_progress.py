@@ -144,7 +144,8 @@ class Progress:
         self._last_draw = now
         bar = self._open_bar()
         with self._lock:
-            bar.ncols = self.width() - 1  # re-read each time: the terminal may have been resized
+            if self.mode == "bar":
+                bar.ncols = self.width() - 1  # re-read each time: the terminal may have been resized
             bar.n = min(status.metric_calls, self.total) if self.total else status.metric_calls
             bar.set_postfix_str(self.details(status), refresh=False)
             bar.refresh()
@@ -180,7 +181,9 @@ class Progress:
             layout = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} calls {elapsed}{postfix}"
         else:
             layout = "{desc} {n_fmt} calls {elapsed}{postfix}"
-        self._bar = tqdm(total=self.total, file=self.stream, desc="honing", bar_format=layout, ncols=self.width() - 1,
+        # A widget takes its notebook cell's width (tqdm.notebook reads ncols as pixels); text fits the terminal.
+        ncols = self.width() - 1 if self.mode == "bar" else None
+        self._bar = tqdm(total=self.total, file=self.stream, desc="honing", bar_format=layout, ncols=ncols,
                          leave=True, mininterval=0, miniters=1, smoothing=0)
         if self.mode == "bar":
             add_line_writer(self._write_above)

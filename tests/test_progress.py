@@ -185,3 +185,22 @@ def test_a_run_shows_the_lms_activity_on_its_bar(monkeypatch, tmp_path, no_noteb
     assert "LM generating: 42 tokens" in shown
     last = frames(shown)[-1]
     assert "4/4 calls" in last and "3/" in last
+
+
+def test_the_notebook_widget_is_built_updated_and_closed(monkeypatch):
+    pytest.importorskip("ipywidgets", reason="the notebook widget needs ipywidgets")
+    shown: list = []
+    monkeypatch.setattr(_progress, "in_notebook", lambda: True)
+    import tqdm.notebook
+
+    monkeypatch.setattr(tqdm.notebook, "display", lambda *objects, **kw: shown.extend(objects), raising=False)
+    progress = Progress(enabled=None, total=10, stream=io.StringIO(), activity=lambda: "generating: 7 tokens")
+    assert progress.mode == "notebook"
+    progress.update(status(calls=4), force=True)
+    bar = progress._bar
+    assert isinstance(bar, tqdm.notebook.tqdm) and shown  # a widget was displayed in the cell
+    assert bar.container.layout.width in (None, "", "100%") or "px" not in str(bar.container.layout.width)
+    label = bar.container.children[-1].value.replace("\u2007", " ")  # tqdm's figure spaces
+    assert "4/10 calls" in label and "LM generating: 7 tokens" in label
+    progress.close(status(calls=10))
+    assert "10/10 calls" in bar.container.children[-1].value.replace("\u2007", " ")
