@@ -62,6 +62,7 @@ class DefaultHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if logging.getLogger().handlers and logging.getLogger(ROOT).propagate:
+            _stand_down()
             return  # the application configured logging: the record reaches its handlers instead
         try:
             write_line(self.format(record))
@@ -84,6 +85,17 @@ def default_handler() -> DefaultHandler | None:
     return None
 
 
+_auto_level: list[int] = []  # the level install_default_handler set, while nobody has changed it
+
+
+def _stand_down() -> None:
+    """The application configured logging after honing's handler came in: its levels rule from now on."""
+    honing = logging.getLogger(ROOT)
+    if _auto_level and honing.level == _auto_level[0]:
+        honing.setLevel(logging.NOTSET)
+    _auto_level.clear()
+
+
 def install_default_handler(level: int = logging.INFO) -> bool:
     """Show honing's INFO messages when nobody configured logging; returns whether it did.
 
@@ -93,11 +105,15 @@ def install_default_handler(level: int = logging.INFO) -> bool:
     """
     honing = logging.getLogger(ROOT)
     if default_handler() is not None:
+        if logging.getLogger().handlers:
+            _stand_down()
+            return False
         return True
     if logging.getLogger().handlers or honing.handlers or honing.level != logging.NOTSET:
         return False
     honing.addHandler(DefaultHandler())
     honing.setLevel(level)
+    _auto_level[:] = [level]
     return True
 
 
@@ -107,3 +123,4 @@ def set_verbosity(level: int) -> None:
     if default_handler() is None and not logging.getLogger().handlers and not honing.handlers:
         honing.addHandler(DefaultHandler())
     honing.setLevel(level)
+    _auto_level.clear()  # a level the user chose stays

@@ -27,6 +27,7 @@ def unconfigured(monkeypatch):
     yield err
     honing.handlers = []
     honing.setLevel(logging.NOTSET)
+    _logging._auto_level.clear()
 
 
 def hide_pytest_handlers(monkeypatch) -> None:
@@ -103,3 +104,24 @@ def test_debug_output_is_not_built_when_nobody_listens(caplog, tmp_path, monkeyp
     with caplog.at_level(logging.INFO, logger="honing"):
         run(tmp_path, monkeypatch)
     assert not [r for r in caplog.records if r.levelno < logging.INFO]
+
+
+def test_configuring_logging_after_a_run_puts_the_applications_levels_in_charge(unconfigured, monkeypatch):
+    hide_pytest_handlers(monkeypatch)
+    assert _logging.install_default_handler()
+    app = io.StringIO()
+    root = logging.getLogger()
+    root.addHandler(logging.StreamHandler(app))  # like logging.basicConfig(level=WARNING)
+    root.setLevel(logging.WARNING)
+    assert not _logging.install_default_handler()  # the next run notices and stands back
+    logging.getLogger("honing.run").info("routine")
+    logging.getLogger("honing.run").warning("important")
+    assert app.getvalue() == "important\n" and unconfigured.getvalue() == ""
+
+
+def test_a_level_chosen_on_the_command_line_is_kept(unconfigured, monkeypatch):
+    hide_pytest_handlers(monkeypatch)
+    _logging.set_verbosity(logging.DEBUG)
+    logging.getLogger().addHandler(logging.NullHandler())
+    logging.getLogger("honing.x").debug("still wanted")
+    assert logging.getLogger("honing").level == logging.DEBUG
