@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Callable
 
@@ -9,6 +10,10 @@ import pytest
 
 from honing.llm import Completion
 from honing.llm._base import messages_to_text
+
+# Whichever test imports litellm first (directly, or through dspy), it must use the price table it ships:
+# tests run offline, and a fetch retries in the background for seconds.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 class ScriptedLM:
