@@ -300,7 +300,8 @@ class Engine:
             self._counts["proposals"] += 1
             self._counts["accepted"] += record.accepted
             self._counts["admitted"] += admitted
-        self.width.record(admitted)
+        if record.child_score is not None:  # judged on its minibatch (not superseded, not a failed LM call)
+            self.width.record(record.accepted)
         self._lm_failures_in_row = self._lm_failures_in_row + 1 if record.error else 0
         # A proposal that evaluated nothing only counts as idle when no evaluation is pending:
         # pending results change the frontier, so repeats while they run are transient.

@@ -14,11 +14,15 @@ of each evaluation, and it is set from what the run can use:
 * any other LM gets an *adaptive* width, up to twice the workers: as many
   proposals as keep the chance that a proposal's parent is improved by
   another one while it runs at about one half. With ``p`` the recent share of
-  proposals that enter the pool, a proposal sees about ``w - 1`` others
-  finish while it runs, and ``1 - (1 - p) ** (w - 1) <= 1/2`` gives
-  ``w <= 1 + ln 2 / -ln(1 - p)``: two in flight while most proposals
-  succeed (early in a run), many once improvements get rare. Never fewer
-  than two, so the LM writes the next reply while a child is being judged.
+  proposals whose child beat its parent on the minibatch, a proposal sees
+  about ``w - 1`` others finish while it runs, and
+  ``1 - (1 - p) ** (w - 1) <= 1/2`` gives ``w <= 1 + ln 2 / -ln(1 - p)``: two
+  in flight while most proposals succeed (early in a run), many once
+  improvements get rare. Never fewer than two, so the LM writes the next
+  reply while a child is being judged. (The share that *enters the pool*
+  would be the wrong signal: parallel siblings that write the same
+  improvement lose their races to each other, which would make success look
+  rare and widen the run further.)
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class Width:
         self._lock = threading.Lock()
         self._finished = 0
         self._admitted = 0
-        self._rate = 0.5  # the share of recent proposals whose child entered the pool
+        self._rate = 0.5  # the share of recent proposals whose child won its minibatch
 
     @classmethod
     def for_run(cls, engine_config: Any, lm_slots: int | None) -> Width:
@@ -58,7 +62,7 @@ class Width:
         return max(min(2, self.cap), min(self.cap, int(width)))
 
     def record(self, admitted: bool) -> None:
-        """One proposal finished; ``admitted``: its child entered the pool."""
+        """One proposal finished; ``admitted``: its child beat its parent on the minibatch."""
         with self._lock:
             self._finished += 1
             self._admitted += admitted

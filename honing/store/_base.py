@@ -14,8 +14,12 @@ Guarantees every implementation gives (the engine relies on each):
   the store serializes them. ``open`` and ``close`` are called from one thread,
   never concurrently with anything else.
 * **Durability.** When a write method returns, the record survives the process
-  being killed (a durable store; ``MemoryStore`` is the documented exception).
-  Records are never merged, changed or dropped once written.
+  being killed (a durable store; ``MemoryStore`` is the documented exception),
+  except that ``add_evaluation`` may return before its record is durable, if
+  it becomes durable within moments and before any record written after it:
+  a crash then loses only the last moments of results, which a resumed run
+  scores again (their starts were durable). Records are never merged, changed
+  or dropped once written.
 * **Order.** Records of one kind come back from ``open`` in the order they were
   written.
 * **Exclusivity.** One writer per run: ``open`` refuses (``StoreInUseError``)
@@ -152,8 +156,10 @@ class Store(Protocol):
         ``side_info`` and ``output`` may hold any Python value -- cycles, lone
         surrogates, unpicklable objects, huge strings -- and must not make this
         raise; a durable store keeps a faithful, bounded form of what it cannot
-        keep exactly. Durable when it returns. Thread-safe. ``StoreFullError``
-        when the disk is full.
+        keep exactly. Durable when it returns, or within moments and before any
+        later write (see the durability guarantee). Thread-safe.
+        ``StoreFullError`` when the disk is full (possibly raised by a later call,
+        for a record committed in the background).
         """
         ...
 

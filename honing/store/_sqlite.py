@@ -5,9 +5,13 @@ often at the same time, by a dashboard in another process. SQLite in WAL mode
 gives exactly that -- one writer, any number of readers that see consistent
 snapshots -- with atomic commits and no server.
 
-Durability: every call commits before it returns. ``start_evaluations`` in
-particular is on disk before the evaluators run, which is what lets a resumed
-run know which evaluations a crash cut short (and how often each was tried). With the
+Durability: every call but ``add_evaluation`` commits before it returns.
+``start_evaluations`` in particular is on disk before the evaluators run, which
+is what lets a resumed run know which evaluations a crash cut short (and how
+often each was tried). Evaluations are committed in batches at most
+``DEFER_S`` after they arrive, and always before any later record of another
+kind, so the file keeps the order of events; a crash loses at most those last
+milliseconds of results, which the resumed run scores again. With the
 default ``synchronous="NORMAL"`` a commit survives the process being killed at
 any instant (the WAL is written before the call returns); pass
 ``synchronous="FULL"`` to also survive a power cut, at the price of an fsync
@@ -72,6 +76,10 @@ from ._schema import DB_FILENAME, connect, migrate, quick_check
 logger = logging.getLogger("honing.store")
 
 CHECKPOINT_BYTES = 2 * 2**20  # a -wal file larger than this is checkpointed by the heartbeat
+# An evaluation is committed at most this long after it was added (with others that came meanwhile): at a
+# thousand evaluations a second, one commit each was most of the engine's time; the cost is that a crash
+# can lose the last few milliseconds of results, whose evaluations a resumed run then scores again.
+DEFER_S = 0.005
 WAL_LIMIT_BYTES = 4 * 2**20  # and truncated back to at most this when SQLite restarts it
 
 
@@ -96,6 +104,9 @@ class SQLiteStore:
         self._checkpointer: sqlite3.Connection | None = None
         self._commits = 0
         self._packer = PromptPacker()
+        self._deferred = threading.Event()  # an evaluation waits for the background commit
+        self._deferred_error: BaseException | None = None  # a background commit failed: raised by the next call
+        self._flusher: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = self._connect()  # fail early on a foreign or damaged file
 
     @classmethod
@@ -132,29 +143,80 @@ class SQLiteStore:
             self._conn = self._connect()
         return self._conn
 
-    def _write(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str) -> None:
-        """Commit one record; returns only once it is committed.
+    def _write(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str,
+               *, wait: bool = True) -> None:
+        """Commit one record; returns once it is committed (``wait``), or at once, committed within moments.
 
         Group commit: a writer queues its record, then takes the connection
         lock; whoever gets the lock commits everything queued so far in one
         transaction, so threads that queued meanwhile find their record
         already durable. Under concurrency (8 evaluation workers) this turns
         many commits into few, without any caller returning before its write.
+        A record queued without ``wait`` is committed by the next writer that
+        waits, or by a background thread ``DEFER_S`` later, whichever is first,
+        so records still reach the file in the order they were written.
         """
-        item = _Pending(statements, blobs, what)
+        self._raise_deferred_error()
+        item = _Pending(statements, blobs, what, deferred=not wait)
         with self._queue_lock:
             self._queue.append(item)
+        if not wait:
+            self._start_flusher()
+            self._deferred.set()
+            return
         with self._lock:
             if not item.done:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
+                self._keep_deferred_error(batch)
                 self._commits += 1
                 if self._commits % 32 == 0 and self._heartbeat is not None \
                         and self._wal_bytes() >= CHECKPOINT_BYTES:
                     self._heartbeat.wake()
         if item.error is not None:
             raise item.error
+        self._raise_deferred_error()  # a queued evaluation committed with this record failed: the run must know
+
+    def _keep_deferred_error(self, batch: list[_Pending]) -> None:
+        """Nobody waits for a queued record, so its failure is raised by the store's next call."""
+        failed = next((i.error for i in batch if i.deferred and i.error is not None), None)
+        if failed is not None and self._deferred_error is None:
+            self._deferred_error = failed
+            logger.error("storing queued records failed: %s", failed)
+
+    def _raise_deferred_error(self) -> None:
+        error, self._deferred_error = self._deferred_error, None
+        if error is not None:
+            raise error
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None:
+            with self._queue_lock:
+                if self._flusher is None:
+                    self._flusher = threading.Thread(target=self._flush_loop, name="honing-store-flush", daemon=True)
+                    self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._deferred.wait()
+            if self._flusher is None:
+                return
+            time.sleep(DEFER_S)  # let more records join this commit
+            self._deferred.clear()
+            self.flush(raise_errors=False)
+
+    def flush(self, *, raise_errors: bool = True) -> None:
+        """Commit every queued record now (the background commit does this within ``DEFER_S``)."""
+        with self._lock:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            if batch and self._conn is not None:
+                self._commit(batch)
+                self._commits += 1
+                self._keep_deferred_error(batch)
+        if raise_errors:
+            self._raise_deferred_error()
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -361,8 +423,11 @@ class SQLiteStore:
                       (cid, key, self._session, now)) for cid, key in pairs], [], "marking evaluations started")
 
     def add_evaluation(self, record: EvaluationRecord) -> None:
+        """Queued and committed within ``DEFER_S`` (or with the next record that waits), so evaluation
+        workers never wait for the disk; see ``Store.add_evaluation`` for what a crash can cost."""
         enc, blobs = self._encoder()
-        self._write([(INSERT_EVALUATION, evaluation_params(record, enc))], blobs, "storing an evaluation")
+        self._write([(INSERT_EVALUATION, evaluation_params(record, enc))], blobs, "storing an evaluation",
+                    wait=False)
 
     def add_proposal(self, record: ProposalRecord) -> None:
         enc, blobs = self._encoder()
@@ -372,6 +437,13 @@ class SQLiteStore:
         self._write([(INSERT_ADMISSION, admission_params(record))], [], "storing a validation race's verdict")
 
     def close(self) -> None:
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            self._deferred.set()  # wake it so it ends
+        try:
+            self.flush(raise_errors=False)
+        except Exception as exc:  # noqa: BLE001 - reported; what was committed is safe
+            logger.error("storing the last queued records failed: %s", exc)
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
@@ -403,9 +475,11 @@ def _insert_blobs(conn: sqlite3.Connection, blobs) -> None:
 
 
 class _Pending:
-    __slots__ = ("blobs", "done", "error", "statements", "what")
+    __slots__ = ("blobs", "deferred", "done", "error", "statements", "what")
 
-    def __init__(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str) -> None:
+    def __init__(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str,
+                 deferred: bool = False) -> None:
+        self.deferred = deferred
         self.statements = statements
         self.blobs = blobs
         self.what = what

@@ -133,7 +133,11 @@ def test_a_full_database_raises_store_full_error_and_keeps_what_was_stored(tmp_p
     store.close()
     resumed = SQLiteStore.for_run_dir(tmp_path / "run")
     run = resumed.open(header(), {})
-    assert len(run.evaluations) == stored
+    # The evaluation queued when the disk filled may not have been committed (evaluations are committed in the
+    # background); its start row is, so a resumed run scores it again. Everything before it is kept.
+    assert len(run.evaluations) in (stored - 1, stored)
+    assert [e.example_key for e in run.evaluations] == [f"k{i}" for i in range(len(run.evaluations))]
+    assert run.started[0] == (0, f"k{len(run.evaluations)}")
     resumed.close()
 
 
@@ -167,7 +171,9 @@ def test_a_real_full_disk(tmp_path):
     ''')
     full = int(out.split("full after ")[1].split()[0])
     assert 0 < full < 10_000 and "disk holding the run store" in out
-    assert f"resumed with {full}" in out and "integrity ok" in out
+    # the evaluation queued when the disk filled may be the one not committed (see the test above)
+    resumed = int(out.split("resumed with ")[1].split()[0])
+    assert resumed in (full - 1, full) and "integrity ok" in out
 
 
 @pytest.mark.limit_s(120)

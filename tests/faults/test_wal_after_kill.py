@@ -27,6 +27,7 @@ while time.monotonic() - started < 4:  # as fast as it can: ~20 MB of side info,
     store.start_evaluations([(0, f"k{i}")])
     store.add_evaluation(evaluation(0, f"k{i}", side_info={"pad": os.urandom(700).hex()}))
     i += 1
+store.flush()  # evaluations are committed within moments; flush() commits the last ones now
 print(i, flush=True)
 time.sleep(60)
 """

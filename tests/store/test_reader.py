@@ -42,6 +42,7 @@ def test_a_refreshing_reader_sees_what_a_fresh_one_sees(tmp_path):
         if live is None:
             live = RunReader(tmp_path / "run")
         elif cid % 5 == 0:
+            store.flush()  # nothing may land between the two reads (evaluations are committed in the background)
             live.refresh()
             with RunReader(tmp_path / "run") as fresh:
                 assert _views(live) == _views(fresh)

@@ -112,6 +112,7 @@ def test_a_repeated_big_trace_is_stored_once(tmp_path):
     before = blobs()
     store.add_evaluation(evaluation(0, "a", 0.1, side_info={"trace": trace, "score": 1}))
     store.add_evaluation(evaluation(1, "b", 0.7, side_info={"trace": trace, "score": 2}, output=trace))
+    store.flush()  # evaluations are committed in the background within moments
     after = blobs()
     assert after[0] - before[0] == 1
     assert after[1] - before[1] == len(trace)

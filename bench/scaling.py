@@ -1,0 +1,146 @@
+"""Engine cost as the data and the run grow, side by side with GEPA 0.1.4.
+
+The LM and the evaluator are instant (``_scaling_worker.py``), so what is timed is each engine's
+own bookkeeping. Two sweeps, honing and GEPA in turn at every size (the order alternates):
+
+* validation examples: 10 / 100 / 1,000 / 10,000, 50 proposals each;
+* proposals: 100 / 1,000 / 10,000, 10 validation examples.
+
+Reported per run: wall-clock, milliseconds of engine time per evaluation and per proposal, the
+per-proposal cost over the first and the last 10% of the run (flat means no growth), peak RSS and,
+for honing, the size of its run store (honing always keeps a durable SQLite store; GEPA runs without
+a run_dir, so nothing of it is written to disk). ``--plot`` writes a log-log PNG. The viewers on a
+large stored run are timed by ``bench/store.py --large``.
+
+    python bench/scaling.py                                  # both sweeps (about 10 minutes)
+    python bench/scaling.py --examples 10,100 --proposals 100 # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GEPA_PYTHON = HERE.parent / ".bench-venv" / "gepa" / "bin" / "python"
+
+
+def run(system: str, examples: int, proposals: int, timeout: float) -> dict:
+    python = str(GEPA_PYTHON) if system == "gepa" else sys.executable
+    command = [python, str(HERE / "_scaling_worker.py"), "--system", system, "--examples", str(examples),
+               "--proposals", str(proposals)]
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"system": system, "examples": examples, "proposals_asked": proposals, "timed_out": timeout,
+                "load_before": load}
+    if done.returncode != 0:
+        raise RuntimeError(f"{system} at {examples} examples / {proposals} proposals failed:\n{done.stderr[-3000:]}")
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    record["load_before"] = load
+    if record.get("run_dir"):
+        shutil.rmtree(record["run_dir"], ignore_errors=True)
+    return record
+
+
+def sweep(sizes: list[tuple[int, int]], args: argparse.Namespace) -> list[dict]:
+    records = []
+    for i, (examples, proposals) in enumerate(sizes):
+        systems = ["honing", "gepa"] if i % 2 == 0 else ["gepa", "honing"]
+        for system in systems:
+            if system == "gepa" and args.skip_gepa:
+                continue
+            record = run(system, examples, proposals, args.timeout)
+            records.append(record)
+            print(_line(record), flush=True)
+    return records
+
+
+def _line(r: dict) -> str:
+    if "timed_out" in r:
+        return f"{r['system']:6s} {r['examples']:6d} examples {r['proposals_asked']:6d} proposals: " \
+               f"did not finish in {r['timed_out']:g} s (load {r['load_before']})"
+    return (f"{r['system']:6s} {r['examples']:6d} examples {r['lm_calls']:6d} proposals: {r['wall_clock_s']:8.2f} s, "
+            f"{r['evaluator_calls']:8d} evaluations, {r['ms_per_evaluation']:.4f} ms/eval, "
+            f"{r['ms_per_proposal']:.3f} ms/proposal (first 10% {r['ms_per_proposal_first_10pct']}, last 10% "
+            f"{r['ms_per_proposal_last_10pct']}), {r['peak_rss_mb']} MB peak (load {r['load_before']})")
+
+
+def table(records: list[dict], key: str) -> str:
+    rows = ["| system | examples | proposals | wall-clock (s) | evaluations | ms / evaluation | ms / proposal "
+            "| ms / proposal, first 10% → last 10% | peak RSS (MB) | store (MB) | load |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(records, key=lambda r: (r[key] if key in r else 0, r["system"])):
+        if "timed_out" in r:
+            rows.append(f"| {r['system']} | {r['examples']} | {r['proposals_asked']} | > {r['timed_out']:g} "
+                        f"(did not finish) | | | | | | | {r['load_before']} |")
+            continue
+        rows.append(f"| {r['system']} | {r['examples']} | {r['lm_calls']} | {r['wall_clock_s']:.2f} | "
+                    f"{r['evaluator_calls']} | {r['ms_per_evaluation']:.4f} | {r['ms_per_proposal']:.3f} | "
+                    f"{r['ms_per_proposal_first_10pct']} → {r['ms_per_proposal_last_10pct']} | {r['peak_rss_mb']} | "
+                    f"{r['store_mb'] if r['store_mb'] is not None else '-'} | {r['load_before']} |")
+    return "\n".join(rows)
+
+
+def plot(examples: list[dict], proposals: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for system in ("honing", "gepa"):
+        rs = sorted((r for r in examples if r["system"] == system and "timed_out" not in r), key=lambda r: r["examples"])
+        if rs:
+            axes[0].loglog([r["examples"] for r in rs], [r["ms_per_evaluation"] for r in rs], "o-", label=system)
+        rs = sorted((r for r in proposals if r["system"] == system and "timed_out" not in r), key=lambda r: r["lm_calls"])
+        if rs:
+            axes[1].loglog([r["lm_calls"] for r in rs], [r["ms_per_proposal_last_10pct"] for r in rs], "o-",
+                           label=f"{system}, last 10% of the run")
+    axes[0].set_xlabel("validation examples (50 proposals)")
+    axes[0].set_ylabel("engine ms per evaluation")
+    axes[1].set_xlabel("proposals (10 validation examples)")
+    axes[1].set_ylabel("engine ms per proposal")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.suptitle("bench/scaling.py: engine cost with an instant LM and evaluator")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", default="10,100,1000,10000")
+    parser.add_argument("--proposals", default="100,1000,10000")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--skip-gepa", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "scaling.json")
+    parser.add_argument("--plot", type=Path, help="write the log-log PNG here")
+    args = parser.parse_args()
+    if not args.skip_gepa and not GEPA_PYTHON.exists():
+        parser.error(f"GEPA venv missing ({GEPA_PYTHON}); run bench/setup_gepa_venv.sh (or pass --skip-gepa)")
+    started = time.strftime("%Y-%m-%d %H:%M")
+    by_examples = sweep([(int(n), 50) for n in args.examples.split(",") if n], args)
+    by_proposals = sweep([(10, int(n)) for n in args.proposals.split(",") if n], args)
+    print("\nValidation examples (50 proposals each):\n" + table(by_examples, "examples"))
+    print("\nProposals (10 validation examples):\n" + table(by_proposals, "proposals_asked"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"started": started, "examples": by_examples, "proposals": by_proposals}, indent=1))
+    if args.plot:
+        plot(by_examples, by_proposals, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
