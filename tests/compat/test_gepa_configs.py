@@ -89,7 +89,7 @@ def test_gepa_and_honing_names_of_one_setting_are_one_field():
 
 def test_max_reflection_cost_stops_the_run_like_max_cost_usd():
     lm = ScriptedLM(lambda prompt: fenced("@" * (prompt.count("@") + 1)), cost_usd=0.5)
-    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=100, max_reflection_cost=1.0),
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=100, max_reflection_cost=1.0, max_proposals_in_flight=1),
                        reflection=hn.ReflectionConfig(reflection_lm=lm))
     result = hn.optimize_anything("@", CountingEvaluator(), config=config)
     assert result.stop_reason == "max_cost_usd" and len(lm.prompts) == 2
