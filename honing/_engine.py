@@ -106,6 +106,7 @@ class Engine:
         self.board = ScoreBoard(list(problem.val), eng.frontier_type, problem.val_weights)
         self.budget = Budget(eng.max_metric_calls)
         self.lm = LMGateway(lm, stopping=self.stopping, timeout_s=config.reflection.lm_timeout_s)
+        self._refiner_lm: LMGateway | None = None  # the refiner's own model, when it has one
         self.callbacks = Callbacks(list(config.callbacks) + make_trackers(config, self.status))
         self.stoppers = stoppers_from_config(eng, config.stop_callbacks)
         size = config.reflection.reflection_minibatch_size or (1 if problem.mode == "single" else 3)
@@ -142,9 +143,19 @@ class Engine:
             return None
         from ._refiner import Refiner
 
-        refiner = Refiner(lm=lm, budget=self.budget, adapter=self.problem.adapter,
-                          max_refinements=self.config.refiner.max_refinements, on_lm_call=self.lm.meter.add)
-        return refiner.refine
+        # The refiner's LM calls take the run's one LM path (its own model, when one is configured, shares
+        # the stop, the time limit and the usage meter); its evaluations go through the recording pool.
+        gateway = self.lm
+        if lm is not self.lm.lm:
+            gateway = self._refiner_lm = LMGateway(lm, stopping=self.stopping, meter=self.lm.meter,
+                                                   timeout_s=self.config.reflection.lm_timeout_s)
+
+        def evaluate(parent_id: int, components: dict[str, str], key: str):
+            refined = self._new_candidate(components, (parent_id,), "refined", None)
+            return self.pool.evaluate_inline(refined.id, key)
+
+        return Refiner(complete=gateway.complete, evaluate=evaluate,
+                       max_refinements=self.config.refiner.max_refinements).refine
 
     # -- running ------------------------------------------------------------
     def run(self) -> Result:
@@ -178,6 +189,8 @@ class Engine:
                                "scores them again", abandoned)
             threads.shutdown()
             self.lm.close()
+            if self._refiner_lm is not None:
+                self._refiner_lm.close()
             self.backend.close()
             self.progress.close(self.status())
         result = Result.build(self)

@@ -32,7 +32,7 @@ from ._scoreboard import ScoreBoard
 from .store import Store
 from ._workers import Task, WorkerPool
 
-Refine = Callable[[dict, Any, Outcome], Outcome]
+Refine = Callable[[int, dict, str, Outcome], Outcome]  # (candidate, components, example key, first outcome)
 
 #: How many times an evaluation may be started in all (across resumed sessions) before it counts as failed:
 #: an evaluator that kills its process on one example must not make every resume die again.
@@ -179,7 +179,7 @@ class EvaluatorPool:
                 with use_context(context):
                     outcome = self._adapter(components, self._examples[key], *history)
                 if self._refine is not None:
-                    outcome = self._refine(components, self._examples[key], outcome)
+                    outcome = self._refine(candidate_id, components, key, outcome)
             finally:
                 self._mark_busy(-1)
             if task.abandoned:
@@ -190,6 +190,32 @@ class EvaluatorPool:
                 self._contexts.pop(task, None)
                 if self._in_flight.get(pair) is task and not task.abandoned:
                     del self._in_flight[pair]
+
+    def evaluate_inline(self, candidate_id: int, key: str) -> Outcome | None:
+        """Score one pair on the calling (worker) thread, budgeted and recorded like any evaluation.
+
+        For the refiner, which scores a refined version while its original's
+        evaluation is still running: submitting to the pool could wait forever
+        for a worker that is this very thread. Not refined again. None when
+        there is no budget left or the run is stopping.
+        """
+        with self._lock:
+            done = self._board.evaluation(candidate_id, key)
+            if done is None and (self.stopping.is_set() or (candidate_id, key) in self._in_flight
+                                 or not self._budget.try_acquire(1)):
+                return None
+        if done is not None:
+            return Outcome(score=done.score, objective_scores=done.objective_scores, side_info=done.side_info,
+                           output=done.output, error=done.error, duration_s=done.duration_s)
+        try:
+            self._store.start_evaluations([(candidate_id, key)])
+        except BaseException:
+            self._budget.refund(1)
+            raise
+        components = self._board.candidate(candidate_id).components
+        outcome = self._adapter(components, self._examples[key])
+        self._finish(candidate_id, key, outcome)
+        return outcome
 
     def _finish(self, candidate_id: int, key: str, outcome: Outcome) -> EvaluationRecord:
         record = EvaluationRecord(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 SINGLE_TASK_KEY = "__single__"
 
 #: How a candidate came to exist.
-Origin = Literal["seed", "generated", "reflection", "merge"]
+Origin = Literal["seed", "generated", "reflection", "merge", "refined"]
 #: Which set an evaluated example belongs to ("single": the one task of single-task mode).
 Split = Literal["train", "val", "single"]
 #: What a proposal was.

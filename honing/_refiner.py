@@ -3,8 +3,9 @@
 When enabled, every candidate carries a ``refiner_prompt`` component. After a
 candidate is evaluated on an example, the refiner LM reads that prompt, the
 candidate's other components and the evaluation's feedback, and proposes a
-refined version; the refined version is evaluated (one more unit of budget)
-and the better of the two is what the evaluation records. Because the
+refined version; the refined version is evaluated as a candidate of its own
+(origin "refined", one more unit of budget, recorded like any evaluation)
+and the better of the two is what the original's evaluation records. Because the
 refinement prompt is a component, reflection improves it like any other.
 """
 
@@ -14,12 +15,10 @@ import json
 import re
 from typing import Any, Callable
 
-from ._budget import Budget
 from ._config import ConfigError, RefinerConfig
 from ._evaluation import EvaluatorAdapter, Outcome
 from ._reflection import parse_reflection_reply
 from ._render import render_side_info
-from .llm._base import LM
 
 REFINER_COMPONENT = "refiner_prompt"
 
@@ -44,38 +43,45 @@ def add_refiner_component(seed: dict[str, str] | None, config: RefinerConfig, ob
 
 
 class Refiner:
-    def __init__(self, *, lm: LM, budget: Budget, adapter: EvaluatorAdapter, max_refinements: int,
-                 on_lm_call: Callable[[Any], None] | None = None) -> None:
-        self.lm = lm
-        self.budget = budget
-        self.adapter = adapter
-        self.max_refinements = max_refinements
-        self.on_lm_call = on_lm_call
+    """Refines each evaluation once more through the run's one LM path and its recording pool.
 
-    def refine(self, components: dict[str, str], example: Any, first: Outcome) -> Outcome:
+    ``complete`` is the run's LM gateway (slot, stop, time limit, usage
+    meter); ``evaluate(parent_id, components, example_key)`` scores a refined
+    version as a candidate of its own, through the evaluation pool, so the
+    evaluation is budgeted, recorded in the store and counted on resume like
+    any other (it returns None when there is no budget left or the run stops).
+    """
+
+    def __init__(self, *, complete: Callable[[list[dict]], Any],
+                 evaluate: Callable[[int, dict[str, str], str], Outcome | None], max_refinements: int) -> None:
+        self.complete = complete
+        self.evaluate = evaluate
+        self.max_refinements = max_refinements
+
+    def refine(self, candidate_id: int, components: dict[str, str], example_key: str, first: Outcome) -> Outcome:
         best, best_components = first, components
         history: list[dict[str, Any]] = []
         for attempt in range(self.max_refinements):
             task = {k: v for k, v in best_components.items() if k != REFINER_COMPONENT}
             messages = self._messages(components[REFINER_COMPONENT], task, best)
             try:
-                completion = self.lm.complete(messages)
-            except Exception as exc:  # recorded in the side info, never hidden
-                history.append({"attempt": attempt + 1, "error": f"{type(exc).__name__}: {exc}"})
+                completion = self.complete(messages)
+            except Exception as exc:  # recorded in the side info, never hidden (a stop ends the loop too)
+                error = getattr(exc, "error", exc)
+                history.append({"attempt": attempt + 1, "error": f"{type(error).__name__}: {error}"})
                 break
-            if self.on_lm_call is not None:
-                self.on_lm_call(completion)
             refined = _parse(completion.text, task)
             if refined is None or refined == task:
                 history.append({"attempt": attempt + 1, "result": "no usable refinement in the reply"})
                 break
-            if self.budget.try_acquire(1) == 0:
-                history.append({"attempt": attempt + 1, "result": "budget exhausted"})
+            version = {**refined, REFINER_COMPONENT: components[REFINER_COMPONENT]}
+            outcome = self.evaluate(candidate_id, version, example_key)
+            if outcome is None:
+                history.append({"attempt": attempt + 1, "result": "budget exhausted (or the run stopped)"})
                 break
-            outcome = self.adapter({**refined, REFINER_COMPONENT: components[REFINER_COMPONENT]}, example)
             history.append({"attempt": attempt + 1, "score": outcome.score, "previous": best.score})
             if outcome.error is None and outcome.score > best.score:
-                best, best_components = outcome, {**refined, REFINER_COMPONENT: components[REFINER_COMPONENT]}
+                best, best_components = outcome, version
         if not history:
             return first
         side_info = dict(best.side_info)

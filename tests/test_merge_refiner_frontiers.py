@@ -123,3 +123,39 @@ def test_all_components_are_rewritten_with_the_all_selector():
     result = hn.optimize_anything({"a": "@", "b": "@"}, evaluate, config=config)
     assert result.proposals[0].components == ("a", "b")
     assert len(lm.prompts) == 2
+
+
+def test_refined_versions_are_recorded_so_a_rerun_on_the_same_run_dir_spends_nothing_more(tmp_path):
+    """Issue 17: the refiner's evaluations bypassed the store, so a resumed run counted too few and overspent."""
+    def reply(prompt):
+        if "You refine a candidate" in prompt:
+            return fenced("@" * (prompt.count("@") + 3))
+        return fenced("@" * (prompt.count("@") + 1))
+
+    evaluator = CountingEvaluator(cap=100)
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=10, run_dir=str(tmp_path / "run"), parallel=False),
+                       reflection=hn.ReflectionConfig(reflection_lm=ScriptedLM(reply)),
+                       refiner=hn.RefinerConfig(max_refinements=1))
+    first = hn.optimize_anything({"text": "@"}, evaluator, config=config)
+    assert len(evaluator.calls) == first.total_metric_calls == 10
+    second = hn.optimize_anything({"text": "@"}, evaluator, config=config)
+    assert len(evaluator.calls) == 10  # the budget was already spent: the rerun calls nothing
+    assert second.total_metric_calls == 10
+    with hn.store.RunReader(tmp_path / "run") as reader:
+        assert reader.metric_calls == 10
+        assert any(c.origin == "refined" for c in reader.candidates.values())
+
+
+def test_max_side_info_chars_changes_the_prompt():
+    """Issue 17: the setting was copied by hand into the proposer's settings, and not passed on."""
+    def evaluate(candidate):
+        return candidate.count("@") / 10, {f"check {n}": f"check {n} said: " + "details " * 150 for n in range(60)}
+
+    sizes = {}
+    for limit in (500, 100_000):
+        lm = growing_lm()
+        config = hn.Config(engine=hn.EngineConfig(max_metric_calls=2, parallel=False),
+                           reflection=hn.ReflectionConfig(reflection_lm=lm, max_side_info_chars=limit))
+        hn.optimize_anything("@", evaluate, config=config)
+        sizes[limit] = len(lm.prompt_texts[0])
+    assert sizes[500] < 3_000 < 30_000 < sizes[100_000]
