@@ -52,6 +52,10 @@ def capture_prompts(task: str, n: int, lm) -> list[list[dict]]:
             self.prompts: list[list[dict]] = []
             profile = getattr(lm, "prompt_profile", None)
             if profile is not None and not os.environ.get("BENCH_NO_COMPACT"):
+                if os.environ.get("BENCH_EDIT_THRESHOLD"):
+                    import dataclasses
+
+                    profile = dataclasses.replace(profile, edit_threshold_chars=int(os.environ["BENCH_EDIT_THRESHOLD"]))
                 self.prompt_profile = profile
 
         def complete(self, messages):
@@ -154,7 +158,8 @@ def main() -> int:
                       "prompt_chars": [sum(len(m["content"]) for m in msgs) for msgs in prompts]}), flush=True)
     for i, messages in enumerate(prompts):
         started = time.perf_counter()
-        calls, parsed, text = propose(lm, messages, ev.SEED, not args.no_hints)
+        # The same sampling seed for proposal i before and after a change: the replies differ only by the code.
+        calls, parsed, text = propose(lm.with_options(seed=1000 + i), messages, ev.SEED, not args.no_hints)
         wall = time.perf_counter() - started
         child = score(parsed.text) if parsed.text is not None else None
         print(json.dumps({"kind": "proposal", "i": i, "wall_s": wall, "calls": calls, "mode": parsed.mode,

@@ -68,6 +68,8 @@ def run_proposals(args: argparse.Namespace) -> int:
     env = {**os.environ, "PYTHONPATH": code + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if args.no_compact:
         env["BENCH_NO_COMPACT"] = "1"
+    if args.edit_threshold is not None:
+        env["BENCH_EDIT_THRESHOLD"] = str(args.edit_threshold)
     extra = []
     if args.threads:
         extra += ["--threads", str(args.threads)]
@@ -87,7 +89,9 @@ def run_proposals(args: argparse.Namespace) -> int:
             return 1
         setup = next(line for line in lines if line["kind"] == "setup")
         records = [{"label": args.label, "task": task, "model": args.model, "code": code, "setup": setup,
-                    "options": extra + (["--no-compact"] if args.no_compact else []), "machine": machine(),
+                    "options": extra + (["--no-compact"] if args.no_compact else [])
+                    + ([f"--edit-threshold {args.edit_threshold}"] if args.edit_threshold is not None else []),
+                    "machine": machine(),
                     "loadavg_start": load, "loadavg_end": os.getloadavg(), **line}
                    for line in lines if line["kind"] == "proposal"]
         append_records(args.json, records)
@@ -188,34 +192,44 @@ def demo_table(records: list[dict]) -> str:
 
 # -- token rates per model (the old table) ----------------------------------------------------------------------
 def run_rates(args: argparse.Namespace) -> int:
-    from honing.llm import LocalLM, _local
-    from honing.llm._model_files import ModelFileError, model_path
-
     prompt = [{"role": "system", "content": "You are a careful senior engineer."},
               {"role": "user", "content": ("Case: 20 jobs on 3 workers finished at 140, the best known schedule "
                                            "finishes at 110; the longest jobs were placed last.\n") * 60
                + "\nPropose an improved scheduling function."}]
-    rows = ["| model | threads | load (s) | prompt tok/s | generation tok/s | s per call (in / out tokens) | load avg |",
-            "|---|---:|---:|---:|---:|---:|---|"]
-    for name in args.models:
-        try:
-            model_path(name)
-        except ModelFileError as error:
-            print(f"skipped {name}: {str(error).splitlines()[0]}", file=sys.stderr)
-            continue
-        _local.unload_models()
-        lm = LocalLM(name, max_tokens=300, temperature=0.7, n_threads=args.threads)
-        load_s = lm.load()
-        before = os.getloadavg()[0]
-        completion, reply = lm.chat_reply(prompt)
-        t = reply.timings
-        rows.append(f"| `{name}` | {lm.threads_in_use} | {load_s:.1f} | {t.get('prompt_per_second', 0):.0f} | "
-                    f"{t.get('predicted_per_second', 0):.1f} | {completion.duration_s:.1f} "
-                    f"({completion.prompt_tokens} / {completion.completion_tokens}) | "
-                    f"{before:.1f} -> {os.getloadavg()[0]:.1f} |")
-        _local.unload_models()
+    rows = ["| model | threads | busy processes beside it | load (s) | prompt tok/s | generation tok/s "
+            "| s per call (in / out tokens) | load avg |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        for name in args.models:
+            rows += _rate_rows(name, prompt, args)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
     print("\n".join(rows))
     return 0
+
+
+def _rate_rows(name: str, prompt: list[dict], args: argparse.Namespace) -> list[str]:
+    from honing.llm import LocalLM, _local
+    from honing.llm._model_files import ModelFileError, model_path
+
+    try:
+        model_path(name)
+    except ModelFileError as error:
+        print(f"skipped {name}: {str(error).splitlines()[0]}", file=sys.stderr)
+        return []
+    _local.unload_models()
+    lm = LocalLM(name, max_tokens=args.gen, temperature=0.7, n_threads=args.threads, seed=1)
+    load_s = lm.load()
+    before = os.getloadavg()[0]
+    completion, reply = lm.chat_reply(prompt)
+    t = reply.timings
+    threads = lm.threads_in_use
+    _local.unload_models()
+    return [f"| `{name}` | {threads} | {args.busy} | {load_s:.1f} | {t.get('prompt_per_second', 0):.0f} | "
+            f"{t.get('predicted_per_second', 0):.1f} | {completion.duration_s:.1f} ({completion.prompt_tokens} / "
+            f"{completion.completion_tokens}) | {before:.1f} -> {os.getloadavg()[0]:.1f} |"]
 
 
 # -- report --------------------------------------------------------------------------------------------------------
@@ -258,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speculation", default=None, help="kind[:n_max[:ngram]] (after the change only)")
     p.add_argument("--no-hints", action="store_true", help="no reply budget or early stop (after the change only)")
     p.add_argument("--no-compact", action="store_true", help="the full prompt layout even for the local model")
+    p.add_argument("--edit-threshold", type=int, default=None,
+                   help="offer SEARCH/REPLACE edits for candidates longer than this (after the change only)")
     p.add_argument("--json", default=None, help="append the records here")
     p.set_defaults(run=run_proposals)
     d = sub.add_parser("demo", help="run honing demo and record its scores and wall-clock")
@@ -268,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("rates", help="load time and token rates per installed model")
     r.add_argument("--models", nargs="*", default=list(_LOCAL_MODELS))
     r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--busy", type=int, default=0, help="busy-loop processes running beside the model (load)")
+    r.add_argument("--gen", type=int, default=300, help="reply tokens at most")
     r.set_defaults(run=run_rates)
     w = sub.add_parser("report", help="print (and with --write store) the tables of recorded runs")
     w.add_argument("json", nargs="+")

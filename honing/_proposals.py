@@ -33,6 +33,7 @@ from .llm._base import Completion
 from .llm._hints import PromptProfile, reply_hints
 
 MERGE_SUBSAMPLE = 5  # validation examples a merged child is judged on before its race
+_DEFAULT_EDIT_THRESHOLD = ReflectionConfig.__dataclass_fields__["edit_threshold_chars"].default
 
 
 @dataclass(frozen=True)
@@ -209,12 +210,16 @@ class Proposer:
                 return [{"role": "user", "content": text}]
         profile = self.problem.prompt_profile if isinstance(self.problem.prompt_profile, PromptProfile) else None
         max_chars = self.problem.max_prompt_chars
-        if profile is not None and profile.max_prompt_chars:
-            max_chars = min(max_chars or profile.max_prompt_chars, profile.max_prompt_chars)
+        threshold = self.config.edit_threshold_chars
+        if profile is not None:
+            if profile.max_prompt_chars:
+                max_chars = min(max_chars or profile.max_prompt_chars, profile.max_prompt_chars)
+            if profile.edit_threshold_chars is not None and threshold == _DEFAULT_EDIT_THRESHOLD:
+                threshold = profile.edit_threshold_chars  # the LM's own, unless the user chose one
         return build_reflection_messages(
             component=component, current_text=current, all_components=components, examples=examples,
             objective=self.problem.objective, background=self.problem.background,
-            allow_edits=len(current) > self.config.edit_threshold_chars,
+            allow_edits=len(current) > threshold,
             max_prompt_chars=max_chars, multimodal=self.problem.multimodal,
             max_side_info_chars=self.config.max_side_info_chars, compact=profile is not None and profile.compact,
         )

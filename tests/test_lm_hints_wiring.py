@@ -79,3 +79,18 @@ def test_a_timeout_cancels_the_lm_call_still_running():
     assert time.monotonic() - started < 10
     assert lm.cancelled.is_set() and result.stop_reason == "timeout"
     assert not [p for p in result.proposals if p.error]  # given up on at the stop, not an LM failure
+
+
+def test_the_profile_s_edit_threshold_applies_unless_the_user_chose_one():
+    class EditingLM(ProfiledLM):
+        prompt_profile = PromptProfile(compact=True, edit_threshold_chars=10)
+
+    def first_prompt(**reflection) -> str:
+        lm = EditingLM()
+        config = hn.Config(engine=hn.EngineConfig(max_metric_calls=2, max_candidate_proposals=1, max_workers=1),
+                           reflection=hn.ReflectionConfig(reflection_lm=lm, **reflection))
+        hn.optimize_anything(SEED, evaluate, objective="return x plus one", config=config)
+        return lm.prompts[0][1]["content"]
+
+    assert "<<<<<<< SEARCH" in first_prompt()  # the seed is longer than the model's threshold
+    assert "<<<<<<< SEARCH" not in first_prompt(edit_threshold_chars=5000)

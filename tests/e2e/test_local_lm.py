@@ -256,3 +256,25 @@ def test_endpoint_plumbing_without_a_model(served):
             urllib.request.urlopen(bad, timeout=30)
         assert info.value.code == status
         assert "error" in json.loads(info.value.read())
+
+
+@pytest.mark.e2e
+@needs_model
+def test_a_run_s_time_limit_holds_with_a_call_in_flight(tmp_path):
+    import honing as hn
+
+    # Each reflection would take minutes (a long reply from a long prompt); the run must end near its limit
+    # and leave the model idle, not generating for nobody.
+    lm = LocalLM(MODEL, n_ctx=4096, max_tokens=3000, temperature=0.7, timeout_s=600)
+    seed = "def f(x):\n    return x\n" + "# a comment line that makes the prompt long\n" * 150
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=50, timeout_s=6, max_workers=1,
+                                              run_dir=str(tmp_path / "run")),
+                       reflection=hn.ReflectionConfig(reflection_lm=lm))
+    started = time.monotonic()
+    hn.optimize_anything(seed, lambda c: 0.5, objective="Write a long essay about f, then improve it.",
+                         config=config)
+    assert time.monotonic() - started < 30
+    deadline = time.monotonic() + 10
+    while lm.activity() is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert lm.activity() is None
