@@ -1,11 +1,12 @@
-"""Watching a reflection reply while it is written: is the answer already complete?
+"""Watching a reflection reply while it is written: is the answer already complete, or lost?
 
 Small models often keep going after their answer: an explanation of the
 changes, a usage example, "I hope this helps". On 2 CPU cores that tail costs
 as much as the answer itself (a 1.5B model writes about 20 tokens a second),
-and the parser ignores it. So the embedded model is told how to recognise a
-complete answer (``ReplyHints.is_complete``) and stops there, and how long a
-full answer can reasonably be (``ReplyHints.max_tokens``).
+and the parser ignores it. Sometimes they loop instead, writing the same line
+until the token limit. So the embedded model is told when to stop
+(``ReplyHints.stop_at``: the answer is complete, or the reply repeats itself)
+and how long a full answer can reasonably be (``ReplyHints.max_tokens``).
 
 A reply is complete when it holds a usable new text (what
 ``parse_reflection_reply`` would extract: a closed fenced block, or edits
@@ -22,11 +23,12 @@ import re
 from ._reflection import _FENCE, _OPENING, _REPLACE, _SEARCH, _THINK, _is_python, parse_reflection_reply
 from .llm._hints import ReplyHints
 
-__all__ = ["answer_complete", "reply_budget", "reflection_reply_hints"]
+__all__ = ["answer_complete", "repeating", "reply_budget", "reflection_reply_hints", "stop_reason"]
 
 _CHARS_PER_TOKEN = 3.5  # code and English with the Qwen tokenizer: 3.5-4.5
 _DIAGNOSIS_TOKENS = 200  # the short diagnosis before the answer, with room to spare
 _MIN_BUDGET = 512
+_LOOP_LINES = 8  # this many identical non-blank lines in a row: the model is looping
 
 
 def reply_budget(current_text: str) -> int:
@@ -36,8 +38,24 @@ def reply_budget(current_text: str) -> int:
 
 def reflection_reply_hints(current_text: str) -> ReplyHints:
     """The hints the proposer gives the LM for a reply that rewrites or edits ``current_text``."""
-    return ReplyHints(max_tokens=reply_budget(current_text),
-                      is_complete=lambda reply: answer_complete(reply, current_text))
+    return ReplyHints(max_tokens=reply_budget(current_text), stop_at=lambda reply: stop_reason(reply, current_text))
+
+
+def stop_reason(reply: str, current_text: str) -> str | None:
+    """Why the reply being written should end now: "complete", "repeating", or None to go on."""
+    if answer_complete(reply, current_text):
+        return "complete"
+    if repeating(reply):
+        return "repeating"
+    return None
+
+
+def repeating(reply: str) -> bool:
+    """Whether the last complete lines are one line written over and over (nothing good comes after)."""
+    if not isinstance(reply, str):
+        return False
+    lines = [line.strip() for line in reply.split("\n")[:-1] if line.strip()][-_LOOP_LINES:]
+    return len(lines) == _LOOP_LINES and len(set(lines)) == 1
 
 
 def answer_complete(reply: str, current_text: str) -> bool:

@@ -46,7 +46,7 @@ def test_the_prompt_profile_and_reply_hints_reach_the_lm():
     assert "In at most two sentences" in prompt  # the compact layout
     hints = lm.hints[0]
     assert hints is not None and hints.max_tokens >= 512
-    assert hints.is_complete(f"Add one.\n```python\n{BETTER}\n```\nThat is it.\n")
+    assert hints.stop_at(f"Add one.\n```python\n{BETTER}\n```\nThat is it.\n") == "complete"
     assert current_reply_hints() is None  # only set around the call
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from honing._reply_watch import answer_complete, reflection_reply_hints, reply_budget
+from honing._reply_watch import answer_complete, reflection_reply_hints, repeating, reply_budget, stop_reason
 
 CURRENT = '''def sort_list(arr):
     """Sort a list of numbers in ascending order."""
@@ -69,4 +69,14 @@ def test_the_reply_budget_grows_with_the_candidate():
     assert reply_budget("x" * 3500) > 2500
     hints = reflection_reply_hints(CURRENT)
     assert hints.max_tokens == reply_budget(CURRENT)
-    assert hints.is_complete(ANSWER + "\nDone.\n")
+    assert hints.stop_at(ANSWER + "\nDone.\n") == "complete"
+    assert hints.stop_at(ANSWER) is None
+
+
+def test_a_reply_looping_on_one_line_is_stopped():
+    looping = "Better centres:\n```python\ncenters = [\n" + "    (0.5, 0.5),\n" * 8
+    assert stop_reason(looping, CURRENT) == "repeating"
+    assert stop_reason(looping[:-len("    (0.5, 0.5),\n") * 2], CURRENT) is None
+    varied = "".join(f"    ({i / 10}, 0.5),\n" for i in range(20))
+    assert not repeating(varied)
+    assert not repeating("\n" * 50)

@@ -1,7 +1,7 @@
 """What a caller can tell an LM about the reply it wants, beyond ``complete(messages)``.
 
 The reflection proposer knows two things a plain message list cannot carry:
-how long a complete answer can reasonably be, and how to recognise one. The
+how long a complete answer can reasonably be, and how to recognise one (or a reply that went wrong). The
 embedded model uses both (a reply budget sized to the candidate, and stopping
 as soon as the answer is complete instead of writing an explanation nobody
 reads); other LMs ignore them. They travel in a context variable set around
@@ -23,10 +23,12 @@ __all__ = ["PromptProfile", "ReplyHints", "current_reply_hints", "reply_hints"]
 
 @dataclass(frozen=True)
 class ReplyHints:
-    """``max_tokens``: a cap for this reply; ``is_complete(text)``: True once the text holds a full answer."""
+    """``max_tokens``: a cap for this reply. ``stop_at(text)``: asked as the reply grows (at line ends), it
+    returns why to stop now ("complete": the answer is all there; "repeating": the model is looping), or None.
+    """
 
     max_tokens: int | None = None
-    is_complete: Callable[[str], bool] | None = None
+    stop_at: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)

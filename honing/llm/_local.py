@@ -301,7 +301,7 @@ class LocalLM:
         max_tokens = self.max_tokens
         if hints is not None and hints.max_tokens:
             max_tokens = max(1, min(max_tokens, hints.max_tokens))
-        is_complete = hints.is_complete if hints is not None else None
+        stop_at = hints.stop_at if hints is not None else None
         deadline = _local_runtime._clock() + self.timeout_s
         chars_per_token = CHARS_PER_TOKEN
         for _ in range(4):
@@ -321,7 +321,7 @@ class LocalLM:
             remaining = deadline - _local_runtime._clock()
             if remaining <= 0:
                 return Reply("", "timeout", None, 0)
-            reply = runtime.call(request, status, timeout_s=remaining, is_complete=is_complete)
+            reply = runtime.call(request, status, timeout_s=remaining, stop_at=stop_at)
             error = reply.error
             if not error:
                 return reply

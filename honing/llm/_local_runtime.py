@@ -71,7 +71,7 @@ class RuntimeOptions:
 
 @dataclass
 class Reply:
-    """What one call produced. ``finish``: stop, length, timeout or answer (stopped once complete)."""
+    """What one call produced. ``finish``: stop, length, timeout, or the reason a ``stop_at`` hint gave."""
 
     text: str
     finish: str
@@ -175,15 +175,15 @@ class Runtime:
         return cls(server, path, options, time.perf_counter() - started, api_key)
 
     def call(self, request: dict[str, Any], status: CallStatus, *, timeout_s: float | None = None,
-             is_complete: Callable[[str], bool] | None = None) -> Reply:
+             stop_at: Callable[[str], str | None] | None = None) -> Reply:
         """Run one chat request (the caller holds ``self.lock``), streaming, and collect the reply.
 
         ``timeout_s`` counts from now and covers reading the prompt too;
-        ``is_complete(text)`` is asked at each line end and ends the call when
-        it says the reply already holds a complete answer.
+        ``stop_at(text)`` is asked at each line end and ends the call when it
+        gives a reason (the reply holds a complete answer, or is looping).
         """
         deadline = None if timeout_s is None else _clock() + timeout_s
-        collected = _Collector(status, deadline, is_complete)
+        collected = _Collector(status, deadline, stop_at)
         body = dict(request, stream=True, return_progress=True, stream_options={"include_usage": True})
         if deadline is not None:
             body["t_max_predict_ms"] = max(1, int(timeout_s * 1000))
@@ -203,10 +203,10 @@ class _Collector:
     """The streaming callback: gathers text and counts, updates the status, says when to stop."""
 
     def __init__(self, status: CallStatus, deadline: float | None,
-                 is_complete: Callable[[str], bool] | None) -> None:
+                 stop_at: Callable[[str], str | None] | None) -> None:
         self.status = status
         self.deadline = deadline
-        self.is_complete = is_complete
+        self.stop_at = stop_at
         self.parts: list[str] = []
         self.tokens = 0
         self.prompt_total: int | None = None
@@ -259,9 +259,11 @@ class _Collector:
         if self.deadline is not None and _clock() >= self.deadline:
             self.finish = "timeout"
             return True
-        if new_line and self.is_complete is not None and self.is_complete("".join(self.parts)):
-            self.finish = "answer"
-            return True
+        if new_line and self.stop_at is not None:
+            reason = self.stop_at("".join(self.parts))
+            if reason:
+                self.finish = str(reason)
+                return True
         return False
 
     def reply(self) -> Reply:

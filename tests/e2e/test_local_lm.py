@@ -158,9 +158,9 @@ def test_reply_hints_cap_and_end_a_real_call():
     # must really stop when told: after the third line, and within the reply budget.
     lm = LocalLM(MODEL, n_ctx=2048, max_tokens=400, temperature=0.0, seed=1)
     prompt = "Write ten numbered lines about sorting algorithms, one sentence each."
-    with reply_hints(ReplyHints(max_tokens=200, is_complete=lambda text: text.count("\n") >= 3)):
+    with reply_hints(ReplyHints(max_tokens=200, stop_at=lambda text: "enough" if text.count("\n") >= 3 else None)):
         completion, reply = lm.chat_reply([{"role": "user", "content": prompt}])
-    assert reply.finish == "answer", completion.text
+    assert reply.finish == "enough", completion.text
     assert completion.text.count("\n") == 3
     with reply_hints(ReplyHints(max_tokens=8)):
         completion, reply = lm.chat_reply([{"role": "user", "content": prompt}])

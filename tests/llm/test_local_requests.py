@@ -215,14 +215,14 @@ def test_reply_hints_cap_the_reply_and_stop_at_a_complete_answer(fake):
              "This version adds one.\n", "It is better because...\n"]
     server = fake([progress(20, 20), *[token(line) for line in lines], *final()])
 
-    def complete(text: str) -> bool:
-        return text.endswith("adds one.\n")
+    def stop_at(text: str) -> str | None:
+        return "complete" if text.endswith("adds one.\n") else None
 
     lm = LocalLM("local/smollm2-135m", max_tokens=900)
-    with reply_hints(ReplyHints(max_tokens=300, is_complete=complete)):
+    with reply_hints(ReplyHints(max_tokens=300, stop_at=stop_at)):
         completion, reply = lm.chat_reply([{"role": "user", "content": "improve"}])
     assert server.bodies[-1]["max_tokens"] == 300
-    assert reply.finish == "answer"
+    assert reply.finish == "complete"
     assert completion.text.endswith("This version adds one.\n")
     assert "better because" not in completion.text
     lm("again")  # outside the block the hints are gone
