@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from ._budget import Budget
@@ -93,6 +94,7 @@ class _Outcome:
     record: ProposalRecord | None
     admission: AdmissionRecord | None = None
     evaluations_started: int = 0
+    race: Future | None = None  # the child's validation race, running in the background
 
 
 class Engine:
@@ -103,7 +105,8 @@ class Engine:
         self.store = store
         eng = config.engine
         self.stopping = threading.Event()
-        self.board = ScoreBoard(list(problem.val), eng.frontier_type, problem.val_weights)
+        self.board = ScoreBoard(list(problem.val), eng.frontier_type, problem.val_weights,
+                                keep_top=problem.adapter.history_k > 0)
         self.budget = Budget(eng.max_metric_calls)
         self.lm = LMGateway(lm, stopping=self.stopping, timeout_s=config.reflection.lm_timeout_s)
         self._refiner_lm: LMGateway | None = None  # the refiner's own model, when it has one
@@ -122,6 +125,10 @@ class Engine:
         self.race = ValsetRace(self.board, self.pool.evaluate, RaceRules(enabled=eng.valset_racing),
                                stopping=self.stopping, seed=eng.seed)
         self.width = Width.for_run(eng, self.lm.slots)
+        # Pipelined (the default): a child that wins its minibatch is raced in the background, and the next
+        # proposal may already build on it. parallel=False keeps every step in order (and deterministic).
+        self._pipelined = eng.parallel
+        self._races = WorkerPool(max(2, eng.workers), "honing-race") if self._pipelined else None
         self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls, activity=self.lm.activity,
                                  admitted=lambda: self._counts["admitted"])
         self.proposals: list[ProposalRecord] = []
@@ -188,6 +195,8 @@ class Engine:
                 logger.warning("%d evaluation(s) still running at the stop were abandoned; a resumed run "
                                "scores them again", abandoned)
             threads.shutdown()
+            if self._races is not None:
+                self._races.shutdown()
             self.lm.close()
             if self._refiner_lm is not None:
                 self._refiner_lm.close()
@@ -209,21 +218,22 @@ class Engine:
         self.pool.restore_attempts(replayed.unfinished)
         self._next_proposal_id = replayed.next_proposal_id
         self._planner = Planner(board=self.board, config=self.config, train_keys=list(self.problem.train),
-                                minibatch_size=self.minibatch_size, replayed=replayed)
+                                minibatch_size=self.minibatch_size, replayed=replayed, racing=self.race.is_racing)
 
     def _loop(self, threads: WorkerPool) -> None:
-        in_flight: dict[Future, int] = {}
+        in_flight: dict[Future, int] = {}  # proposals writing or judging a child
+        racing: dict[Future, ProposalRecord] = {}  # their winners' validation races
         while True:
             if self.stop_reason is None:
                 self.stop_reason = self._should_stop()
             while (self.stop_reason is None and len(in_flight) < self.width.current()
-                   and self._can_start(len(in_flight))):
+                   and self._can_start(len(in_flight), racing.values())):
                 pid = self._next_proposal_id
                 self._next_proposal_id += 1
                 in_flight[threads.submit(self._propose, pid).future] = pid
                 self._in_flight = len(in_flight)
                 self.stop_reason = self._should_stop()
-            if not in_flight:
+            if not in_flight and not racing:
                 if self.stop_reason is None:
                     remaining = self.budget.remaining
                     spent = remaining is not None and remaining < self.minibatch_size
@@ -231,11 +241,17 @@ class Engine:
                 return
             if self.stop_reason in STOP_NOW:
                 self.stopping.set()  # in-flight proposals give up; running evaluations get stop_grace_s
-            done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
+            done, _ = wait([*in_flight, *racing], timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
-                in_flight.pop(future)
-                self._in_flight = len(in_flight)
-                self._after(future.result())
+                if future in in_flight:
+                    in_flight.pop(future)
+                    self._in_flight = len(in_flight)
+                    outcome = future.result()
+                    self._after(outcome)
+                    if outcome.race is not None and outcome.record is not None:
+                        racing[outcome.race] = outcome.record
+                else:
+                    self._after_race(racing.pop(future), future.result())
             self.progress.update(self.status())
 
     def _should_stop(self) -> str | None:
@@ -252,13 +268,18 @@ class Engine:
                 return name
         return None
 
-    def _can_start(self, in_flight: int) -> bool:
+    def _can_start(self, in_flight: int, racing: Iterable[ProposalRecord] = ()) -> bool:
         # When evaluation is the bottleneck, more proposals only lengthen the queue and would be
         # planned from a frontier that is about to change: wait for the backlog to drain.
         if self.pool.in_flight >= 4 * self.pool.workers:
             return False
         remaining = self.budget.remaining
-        return remaining is None or remaining - in_flight * self.minibatch_size >= self.minibatch_size
+        if remaining is None:
+            return True
+        # Races under way keep what they may still need: a winner that runs out of budget mid-race is wasted.
+        total = len(self.problem.val)
+        reserved = sum(total - self.board.coverage(r.child_id) for r in racing if r.child_id is not None)
+        return remaining - reserved - in_flight * self.minibatch_size >= self.minibatch_size
 
     # -- one proposal (on its own thread) ------------------------------------------
     def _propose(self, pid: int) -> _Outcome:
@@ -282,12 +303,20 @@ class Engine:
             return _Outcome(record)
         record = proposer.judge(draft)
         self.store.add_proposal(record)
-        admission = None
+        if record.kind == "reflection" and record.child_id is not None:
+            self._planner.note_child(record.child_id, record.components)
         if record.accepted and record.child_id is not None:
-            admission = self._settle(self.race.run(record.child_id, record.id))
-        elif record.child_id is not None:
+            if self._races is not None:  # raced in the background; the next proposal may build on it meanwhile
+                self._planner.offer(record.child_id, record.minibatch_keys)
+                race = self._races.submit(self._race, record.child_id, record.id)
+                return _Outcome(record, None, started[0], race=race.future)
+            return _Outcome(record, self._race(record.child_id, record.id), started[0])
+        if record.child_id is not None:
             self._release(record.child_id)  # lost on its minibatch: another minibatch may judge it again
-        return _Outcome(record, admission, started[0])
+        return _Outcome(record, None, started[0])
+
+    def _race(self, child_id: int, proposal_id: int) -> AdmissionRecord | None:
+        return self._settle(self.race.run(child_id, proposal_id))
 
     def _settle(self, admission: AdmissionRecord | None) -> AdmissionRecord | None:
         """Record a race's verdict and admit the winner (None: the race was cut short by a stop)."""
@@ -304,15 +333,14 @@ class Engine:
         return admission
 
     def _after(self, outcome: _Outcome) -> None:
+        """A proposal finished writing and judging its child (a winner's race may still be running)."""
         record = outcome.record
         if record is None:
             return
-        admitted = outcome.admission is not None and outcome.admission.admitted
         with self._lock:
             self.proposals.append(record)
             self._counts["proposals"] += 1
             self._counts["accepted"] += record.accepted
-            self._counts["admitted"] += admitted
         if record.child_score is not None:  # judged on its minibatch (not superseded, not a failed LM call)
             self.width.record(record.accepted)
         self._lm_failures_in_row = self._lm_failures_in_row + 1 if record.error else 0
@@ -322,19 +350,27 @@ class Engine:
             self._idle_in_row = 0
         else:
             self._idle_in_row += 1
+        if outcome.race is None:
+            self._after_race(record, outcome.admission)
+        if self._lm_failures_in_row >= MAX_CONSECUTIVE_LM_FAILURES:
+            raise LMError(
+                f"the reflection LM failed {self._lm_failures_in_row} times in a row; last error: {record.error}. "
+                "No evaluation budget was spent on these failures; check the model name, key and endpoint."
+            )
+
+    def _after_race(self, record: ProposalRecord, admission: AdmissionRecord | None) -> None:
+        """A proposal is over: its child entered the pool or not (None: no race, or a race cut short)."""
+        admitted = admission is not None and admission.admitted
+        with self._lock:
+            self._counts["admitted"] += admitted
         best = self.board.best_score()
         if best is not None and (self._best_seen is None or best > self._best_seen):
             self._best_seen = best
             self._since_improvement = 0
         else:
             self._since_improvement += 1
-        self.callbacks.emit("on_proposal", record)
+        self.callbacks.emit("on_proposal", record)  # once the proposal is over, its race included
         self.callbacks.emit("on_accept" if admitted else "on_reject", record)
-        if self._lm_failures_in_row >= MAX_CONSECUTIVE_LM_FAILURES:
-            raise LMError(
-                f"the reflection LM failed {self._lm_failures_in_row} times in a row; last error: {record.error}. "
-                "No evaluation budget was spent on these failures; check the model name, key and endpoint."
-            )
 
     # -- pieces handed to the proposer and the worker pool -----------------------
     def _proposer(self, evaluate) -> Proposer:

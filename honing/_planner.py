@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._config import Config
@@ -35,7 +36,7 @@ MERGE_PAIR_TRIES = 64  # candidate pairs examined per merge attempt (the search 
 
 class Planner:
     def __init__(self, *, board: ScoreBoard, config: Config, train_keys: Sequence[str], minibatch_size: int,
-                 replayed: ReplayState) -> None:
+                 replayed: ReplayState, racing: Callable[[int], bool] = lambda candidate_id: False) -> None:
         eng = config.engine
         self.board = board
         self.seed = eng.seed
@@ -44,6 +45,8 @@ class Planner:
         self._builtin_selector = type(self.parent_selector).__module__ == "honing._selection"
         self.component_selector = make_component_selector(config.reflection.module_selector)
         if isinstance(self.component_selector, RoundRobinComponents):
+            for child_id, edited in replayed.child_edits.items():
+                self.note_child(child_id, edited)
             self.component_selector.restore(replayed.reflections_by_parent)
         self.sampler = MinibatchSampler(train_keys, minibatch_size, eng.seed)
         self.merge = config.merge
@@ -52,12 +55,37 @@ class Planner:
         self._merges_due = 0
         self._merges_done = 0
         self._merge_tried: set[tuple[int, int]] = set()
+        self._racing = racing
+        self._winners: deque[tuple[int, tuple[str, ...]]] = deque()  # minibatch winners not yet built on
 
     def rng(self, proposal_id: int) -> random.Random:
         return random.Random(f"{self.seed}:proposal:{proposal_id}")
 
+    def note_child(self, child_id: int, edited: Sequence[str]) -> None:
+        """A reflection made ``child_id`` by editing ``edited``: its own reflections go on from there."""
+        if isinstance(self.component_selector, RoundRobinComponents):
+            names = list(self.board.candidate(child_id).components)
+            self.component_selector.start_after(child_id, edited, names)
+
+    def offer(self, child_id: int, minibatch: tuple[str, ...]) -> None:
+        """A child just won its minibatch and is being raced: the next proposal may build on it."""
+        with self._lock:
+            self._winners.append((child_id, tuple(minibatch)))
+
     def next(self, proposal_id: int) -> Plan | None:
-        """A merge when one is due and a pair is found, otherwise a reflection; None if nothing can be planned."""
+        """A merge when one is due and a pair is found, otherwise a reflection; None if nothing can be planned.
+
+        A child that won its minibatch and is still being raced is built on at
+        once, by one proposal, on the same minibatch (its scores there are
+        known, so the step costs no new evaluation of the parent): most
+        winners are admitted, and a proposal that waited for the verdict
+        would start from a parent about to be replaced. Racing in the
+        background and building on the winner meanwhile is what keeps a
+        pipelined run close to a sequential one's quality.
+        """
+        optimistic = self._optimistic(proposal_id)
+        if optimistic is not None:
+            return optimistic
         if self._take_merge():
             found = self._merge_pair(self.rng(proposal_id))
             if found is not None:
@@ -71,6 +99,19 @@ class Planner:
         if self.merge is not None:
             with self._lock:
                 self._merges_due += 1
+
+    def _optimistic(self, proposal_id: int) -> Plan | None:
+        while True:
+            with self._lock:
+                if not self._winners:
+                    return None
+                child_id, minibatch = self._winners.popleft()
+            if self._racing(child_id):
+                break
+        names = list(self.board.candidate(child_id).components)
+        components = tuple(self.component_selector.select(child_id, names, self.rng(proposal_id)))
+        return Plan(proposal_id=proposal_id, kind="reflection", parent_ids=(child_id,), components=components,
+                    minibatch=minibatch, pool_mark=self.board.pool_size)
 
     # -- reflection -------------------------------------------------------------------
     def _reflection(self, proposal_id: int) -> Plan | None:

@@ -280,17 +280,6 @@ class Proposer:
             components, parents = merged, (plan.parent_ids[0], newer)
             note = f"rebased onto candidate {newer}, its parent's newer version; "
             parent_score = sum(newer_evals[k].score for k in keys)
-        import os
-        if os.environ.get("HONING_EXPERIMENT_GATE_ON_VAL") and plan.kind == "reflection" \
-                and set(self.problem.val_keys) != set(self.problem.train_examples):
-            gate_parent = parents[-1]
-            import hashlib
-            scored = self.board.evaluations(gate_parent)
-            order = sorted((k for k in self.problem.val_keys if k in scored),
-                           key=lambda k: (scored[k].score, hashlib.blake2b(f"{plan.proposal_id}:{k}".encode(),
-                                                                        digest_size=8).hexdigest()))
-            keys = order[:len(keys)]
-            parent_score = sum(scored[k].score for k in keys)
         # With caching on, identical text is the same candidate: its recorded evaluations are
         # reused, and one already in the pool (or already judged) is not judged again.
         child = self.new_candidate(components, parents, origin, plan.proposal_id)

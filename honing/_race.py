@@ -63,6 +63,10 @@ class ValsetRace:
         self._racing: dict[int, int] = {}  # candidate -> when its race started (an increasing number)
         self._started = 0
 
+    def is_racing(self, child_id: int) -> bool:
+        with self._lock:
+            return child_id in self._racing
+
     def run(self, child_id: int, proposal_id: int | None) -> AdmissionRecord | None:
         """Race one child; returns the verdict, or None when the run stopped before there was one."""
         if not self.rules.enabled:

@@ -52,7 +52,7 @@ class _Stats:
 
 class ScoreBoard:
     def __init__(self, val_keys: Sequence[str], frontier_type: str,
-                 weights: Mapping[str, int] | None = None) -> None:
+                 weights: Mapping[str, int] | None = None, *, keep_top: bool = True) -> None:
         if frontier_type not in FRONTIER_TYPES:
             raise ValueError(f"unknown frontier type {frontier_type!r}; valid types are {', '.join(FRONTIER_TYPES)}")
         self.val_keys = tuple(dict.fromkeys(val_keys))
@@ -72,7 +72,9 @@ class ScoreBoard:
         self._means: dict[int, float] = {}  # pool members with at least one validation score
         self._best_complete: int | None = None  # the best pool member scored on every validation example
         self._example_best: dict[str, float] = {}  # per validation example, the best score in the pool
-        self._top: dict[str, list[tuple[tuple[float, int], EvaluationRecord]]] = {}  # per example, best first
+        # per example, its best evaluations so far, best first (only kept when an evaluator asks for them)
+        self._top: dict[str, list[tuple[tuple[float, int], EvaluationRecord]]] | None = {} if keep_top else None
+        self._point_keys: dict[str, str] = {}  # example key -> its frontier coordinate, one string each
         self.frontier = FrontierTracker()
 
     @contextmanager
@@ -121,11 +123,12 @@ class ScoreBoard:
             if key in evals:
                 return False  # a (candidate, example) pair is scored once; the first record stands
             evals[key] = record
-            top = self._top.setdefault(key, [])
-            entry = (_rank(record), record)
-            if len(top) < TOP_KEPT or entry[0] < top[-1][0]:
-                bisect.insort(top, entry, key=lambda item: item[0])
-                del top[TOP_KEPT:]
+            if self._top is not None:
+                top = self._top.setdefault(key, [])
+                entry = (_rank(record), record)
+                if len(top) < TOP_KEPT or entry[0] < top[-1][0]:
+                    bisect.insort(top, entry, key=lambda item: item[0])
+                    del top[TOP_KEPT:]
             weight = self._weights.get(key)
             if weight is None:
                 return False  # a training example: it never counts towards validation views
@@ -167,7 +170,7 @@ class ScoreBoard:
         if k <= 0:
             return []
         with self._lock:
-            if k <= TOP_KEPT:
+            if k <= TOP_KEPT and self._top is not None:
                 return [record for _, record in self._top.get(example_key, [])[:k]]
             found = [evals[example_key] for _, evals in sorted(self._evals.items()) if example_key in evals]
         return sorted(found, key=_rank)[:k]
@@ -329,7 +332,10 @@ class ScoreBoard:
         if _is_number(score) and score > self._example_best.get(key, float("-inf")):
             self._example_best[key] = score
         if self._instance:
-            changed = self.frontier.set(cid, f"ex:{key}", score if _is_number(score) else None)
+            point = self._point_keys.get(key)
+            if point is None:
+                point = self._point_keys[key] = f"ex:{key}"
+            changed = self.frontier.set(cid, point, score if _is_number(score) else None)
         elif self._cartesian:
             reported = {n: v for n, v in record.objective_scores.items() if _is_number(v)}
             if reported:

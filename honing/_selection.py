@@ -129,10 +129,25 @@ class RoundRobinComponents:
         self._next: dict[int, int] = {}
         self._lock = threading.Lock()
 
+    def start_after(self, candidate_id: int, edited: Sequence[str], components: Sequence[str]) -> None:
+        """A new candidate starts with the component after the one its own proposal edited.
+
+        So a line of descendants cycles through the components, as one
+        candidate picked again and again does; each new candidate starting
+        from the first component again would rewrite only that one along a
+        chain of improvements.
+        """
+        positions = [list(components).index(name) for name in edited if name in components]
+        if not positions:
+            return
+        with self._lock:
+            self._next.setdefault(candidate_id, max(positions) + 1)
+
     def restore(self, counts: Mapping[int, int]) -> None:
         """Carry on from an earlier session: ``counts`` is how often each candidate was a parent."""
         with self._lock:
-            self._next.update(counts)
+            for candidate_id, count in counts.items():
+                self._next[candidate_id] = self._next.get(candidate_id, 0) + count
 
     def select(self, candidate_id: int, components: Sequence[str], rng: random.Random) -> list[str]:
         if not components:

@@ -234,3 +234,19 @@ def test_minibatch_sampler_is_thread_safe():
 def test_minibatch_size_must_be_positive():
     with pytest.raises(ValueError):
         MinibatchSampler(["a"], 0)
+
+
+def test_round_robin_children_go_on_from_the_component_after_the_one_their_proposal_edited():
+    rr = RoundRobinComponents()
+    names = ["a", "b", "c"]
+    assert rr.select(0, names, random.Random(0)) == ["a"]  # the seed starts at the first
+    rr.start_after(1, ["a"], names)  # candidate 1 was made by rewriting "a"
+    assert rr.select(1, names, random.Random(0)) == ["b"]
+    rr.start_after(2, ["c"], names)
+    assert rr.select(2, names, random.Random(0)) == ["a"]  # wraps around
+    rr.start_after(2, ["a"], names)  # only the first note counts
+    assert rr.select(2, names, random.Random(0)) == ["b"]
+    resumed = RoundRobinComponents()  # a resumed run: where each child started, then how often it was a parent
+    resumed.start_after(1, ["a"], names)
+    resumed.restore({1: 2})
+    assert resumed.select(1, names, random.Random(0)) == ["a"]

@@ -327,7 +327,7 @@ class RunReader:
 
     @property
     def pool(self) -> list[int]:
-        """Accepted candidates: seeds and the children of accepted proposals."""
+        """The pool, in the order candidates were admitted: the seeds, then each winner of a validation race."""
         return [cid for cid in self.views.pool if cid in self.candidate_info]
 
     def val_scores(self, candidate_id: int) -> dict[str, float]:

@@ -38,7 +38,7 @@ class RunViews:
         self.metric_calls = 0
         self.evaluations = 0
         self._known: set[int] = set()  # candidates seen
-        self._pool: set[int] = set()
+        self._pool: dict[int, None] = {}  # in the order candidates were admitted (the engine's order)
         self._admitted: list[int] = []  # the pool in admission order
         self._val: dict[int, dict[str, float]] = {}  # candidate -> val key -> score
         self._objectives: dict[int, dict[str, dict[str, float]]] = {}
@@ -120,7 +120,7 @@ class RunViews:
 
     def _admit(self, cid: int) -> None:
         if cid not in self._pool:
-            self._pool.add(cid)
+            self._pool[cid] = None
             self._admitted.append(cid)
             self._front = None
             self._trajectory = None
@@ -128,7 +128,7 @@ class RunViews:
     # -- views ---------------------------------------------------------------------
     @property
     def pool(self) -> list[int]:
-        return sorted(self._pool)
+        return list(self._pool)
 
     def in_pool(self, cid: int) -> bool:
         return cid in self._pool

@@ -110,6 +110,8 @@ def test_from_dict_names_what_is_missing():
 
 def test_best_refiner_prompt():
     def lm(prompt: str) -> str:
+        if "`refiner_prompt`" in prompt:  # the refinement prompt evolves too: keep it recognisable
+            return fenced("REFINE CAREFULLY, once more")
         return fenced("@" * (longest_run(prompt) + 1))
 
     config = hn.Config(engine=hn.EngineConfig(max_metric_calls=6, parallel=False),
