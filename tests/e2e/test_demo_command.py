@@ -27,4 +27,7 @@ def test_honing_demo_reports_seed_and_best_scores(tmp_path):
     match = re.search(r"seed score ([\d.]+) -> best score ([\d.]+)", done.stdout)
     assert match, done.stdout[-3000:]
     assert float(match.group(2)) >= float(match.group(1))
+    assert len(re.findall(r"seed score", done.stdout)) == 1  # the seed is scored once and reported once
+    assert f"run stored in {tmp_path / 'run'}" in done.stdout
+    assert re.search(r"the model took \d+ s per call", done.stdout)
     assert (tmp_path / "run" / "honing.db").exists()
