@@ -3,7 +3,8 @@
 ``make_large_store`` writes a run the way the engine would -- candidates with
 lineage, one reflection proposal per child with a real reflection prompt
 (``honing._reflection.build_reflection_messages``), minibatch evaluations for
-every child, full validation scoring for the accepted ones -- straight through
+every child, full validation scoring and an admission verdict for the accepted
+ones -- straight through
 ``SQLiteStore``'s row encoders, a thousand records per transaction, without an
 engine, an LM or an evaluator. The default shape: 10,000 candidates and
 1,000,000 evaluations over a 500-example valset (about 1,900 accepted
@@ -27,13 +28,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from honing._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
+from honing._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
 from honing._reflection import ReflectionExample, build_reflection_messages
 from honing.store import RunHeader, SQLiteStore
 from honing.store._rows import (
+    INSERT_ADMISSION,
     INSERT_CANDIDATE,
     INSERT_EVALUATION,
     INSERT_PROPOSAL,
+    admission_params,
     candidate_params,
     evaluation_params,
     proposal_params,
@@ -156,10 +159,13 @@ def make_large_store(path: str | Path, shape: Shape = Shape(), *, log=print) -> 
                                               duration_s=2.0, model="synthetic"), created_at=now)
         batch.append((INSERT_PROPOSAL, proposal_params(record, encoder(), store._packer)))
         counts["proposals"] += 1
-        if accepted:
+        if accepted:  # the minibatch winner races on the valset and is admitted (losers are left out)
             pool.append(cid)
             for key in val:
                 evaluate(cid, key, "val")
+            batch.append((INSERT_ADMISSION, admission_params(AdmissionRecord(
+                candidate_id=cid, proposal_id=cid - 1, admitted=True, reason="won its validation race",
+                val_evaluated=len(val), created_at=now))))
         flush()
         if log and cid % 1000 == 0:
             log(f"  {cid} candidates, {counts['evaluations']} evaluations, {time.perf_counter() - started:.0f} s")

@@ -58,6 +58,7 @@ def test_a_large_run_lists_a_bounded_page_and_the_best_first(tmp_path):
     with RunReader(tmp_path / "run") as reader:
         assert len(reader.candidate_info) == stats["candidates"]
         assert reader.metric_calls == stats["evaluations"]
+        assert len(reader.pool) == stats["pool"]
         data = overview(reader)
         listed = [c["id"] for c in data["candidates"]]
         assert len(listed) == MAX_LISTED and data["run"]["candidates_total"] == stats["candidates"]
