@@ -16,10 +16,11 @@ of each evaluation, and it is set from what the run can use:
   another one while it runs at about one half. With ``p`` the recent share of
   proposals whose child beat its parent on the minibatch, a proposal sees
   about ``w - 1`` others finish while it runs, and
-  ``1 - (1 - p) ** (w - 1) <= 1/2`` gives ``w <= 1 + ln 2 / -ln(1 - p)``: two
-  in flight while most proposals succeed (early in a run), many once
-  improvements get rare. Never fewer than two, so the LM writes the next
-  reply while a child is being judged. (The share that *enters the pool*
+  ``1 - (1 - p) ** (w - 1) <= 1/2`` gives ``w <= 1 + ln 2 / -ln(1 - p)``: one
+  or two in flight while most proposals succeed (early in a run), many once
+  improvements get rare. One in flight still overlaps the LM with
+  evaluation: a winner's validation race runs in the background while the
+  next reply is written. (The share that *enters the pool*
   would be the wrong signal: parallel siblings that write the same
   improvement lose their races to each other, which would make success look
   rare and widen the run further.)
@@ -30,6 +31,9 @@ from __future__ import annotations
 import math
 import threading
 from typing import Any
+
+
+STALE = 0.5  # the chance, kept to, that a proposal's parent is replaced while the proposal runs
 
 
 class Width:
@@ -58,8 +62,8 @@ class Width:
             rate = self._rate
         if rate < 1e-6:
             return self.cap
-        width = 1 + math.log(2) / -math.log1p(-min(rate, 0.99))
-        return max(min(2, self.cap), min(self.cap, int(width)))
+        width = 1 + -math.log1p(-STALE) / -math.log1p(-min(rate, 0.99))
+        return max(1, min(self.cap, int(width)))
 
     def record(self, admitted: bool) -> None:
         """One proposal finished; ``admitted``: its child beat its parent on the minibatch."""

@@ -275,7 +275,7 @@ def test_adaptive_width_narrows_while_most_proposals_succeed_and_widens_when_few
     width = Width(16, adaptive=True)
     for _ in range(30):
         width.record(True)
-    assert width.current() == 2  # the next proposals would mostly build on a parent about to be replaced
+    assert width.current() == 1  # the next proposals would mostly build on a parent about to be replaced
     for _ in range(30):
         width.record(False)
     assert width.current() == 16  # improvements are rare: parallel proposals are independent samples
