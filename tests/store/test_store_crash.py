@@ -70,7 +70,9 @@ def test_sigkill_at_random_moments_never_repeats_or_overspends(tmp_path):
     assert len(calls) <= BUDGET + cut_short
 
     result = json.loads(out.read_text())
-    assert result["total_metric_calls"] == BUDGET, result["stop_reason"]  # the crashes did not stall the run
+    # the crashes did not stall the run: it ended because too little budget was left for one more proposal
+    # (a proposal needs a minibatch of 3 evaluations)
+    assert result["stop_reason"] == "budget exhausted" and BUDGET - 3 < result["total_metric_calls"] <= BUDGET
     with RunReader(run_dir) as reader:
         assert len(reader.sessions) == kills + 1
         assert reader.metric_calls == result["total_metric_calls"]
