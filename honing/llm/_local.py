@@ -32,7 +32,7 @@ from ._hints import PromptProfile, current_reply_hints
 from ._local_runtime import CallCancelled, CallStatus, Reply, Runtime, RuntimeOptions, Speculation
 from ._local_trim import CHARS_PER_TOKEN, content_text, estimate_tokens, trim_messages
 from ._model_files import DEFAULT_REFLECTION_MODEL, ModelFileError, model_path
-from ._threads import choose_threads, other_load, usable_cores
+from ._threads import other_load, recent_other_load, threads_for, usable_cores
 
 __all__ = ["LocalLM", "CallCancelled", "Speculation", "trim_messages", "estimate_tokens", "unload_models"]
 
@@ -172,9 +172,13 @@ class LocalLM:
         return str(self._model_file().resolve())
 
     def _wanted_threads(self, current: int | None) -> int:
+        """For a model loaded with ``current`` threads (None: not loaded), the count that suits the load now."""
         if self.n_threads is not None:
             return self.n_threads
-        return choose_threads(usable_cores(), other_load(), current=current)
+        cores, steady = usable_cores(), other_load()
+        if current is not None and threads_for(cores, current, recent=steady, steady=steady) == current:
+            return current  # the steady load agrees with the count in use: no second look needed
+        return threads_for(cores, current, recent=recent_other_load(), steady=steady)
 
     def _compatible(self, runtime: Runtime) -> bool:
         """Whether ``runtime`` can serve this LM's calls (a thread count that moved is handled apart)."""

@@ -8,10 +8,19 @@ and 1.5-1.8 with two. On an idle machine two threads were about 1.6x faster
 than one. So the count follows what is free: the cores this process may use
 minus the load the rest of the machine puts on them.
 
-The kernel's 1-minute load average counts this process too (the model's own
-threads, right after a call), so this process's recent CPU use is tracked with
-the same one-minute decay and subtracted. Evaluations run in subprocesses
-(the sandbox) count as other load, which they are.
+Two measures of "other load", because each misleads alone:
+
+* ``recent_other_load``: CPU time other processes used over the last second
+  (``/proc/stat`` minus this process). It sees load that just started or just
+  ended, but a short burst (one sandboxed evaluation) looks like lasting load.
+* ``other_load``: the kernel's 1-minute load average minus this process's own
+  recent CPU use (tracked with the same one-minute decay). Steady, but a minute
+  late: right after a test run ends it still reads two busy cores.
+
+The model picks its first thread count from the recent measure (what is free
+now) and changes it later only when both agree (``threads_for``), since a change
+means reloading the model. Evaluations run in subprocesses (the sandbox) count
+as other load, which they are.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import os
 import threading
 import time
 
-__all__ = ["usable_cores", "other_load", "choose_threads", "OwnLoad"]
+__all__ = ["usable_cores", "other_load", "recent_other_load", "choose_threads", "threads_for", "OwnLoad"]
 
 _DECAY_S = 60.0  # the kernel's 1-minute load average is an exponential average with this time constant
 
@@ -73,6 +82,47 @@ def other_load() -> float | None:
     if load is None:
         return None
     return max(0.0, load - _own.sample())
+
+
+def _cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [float(x) for x in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 4:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user time
+    return total - idle, total
+
+
+def recent_other_load(window_s: float = 1.0) -> float | None:
+    """Busy cores outside this process over the next ``window_s`` seconds (blocks that long), or None."""
+    first = _cpu_times()
+    if first is None:
+        return None
+    own = time.process_time()
+    time.sleep(window_s)
+    second = _cpu_times()
+    own = time.process_time() - own
+    if second is None or second[1] <= first[1]:
+        return None
+    share = (second[0] - first[0]) / (second[1] - first[1])  # of all CPUs in the machine
+    machine_cores = max(1, os.cpu_count() or cores)
+    return max(0.0, share * machine_cores - own / window_s)
+
+
+def threads_for(cores: int, current: int | None, *, recent: float | None, steady: float | None) -> int:
+    """The thread count to use: from the recent load at first, and a change only when both loads agree."""
+    if current is None:
+        return choose_threads(cores, recent if recent is not None else steady)
+    by_recent = choose_threads(cores, recent, current=current)
+    by_steady = choose_threads(cores, steady, current=current)
+    if by_recent == by_steady:
+        return by_recent
+    return current
 
 
 def choose_threads(cores: int, other: float | None, *, current: int | None = None, limit: int | None = None) -> int:

@@ -60,6 +60,7 @@ def fake(monkeypatch):
     servers: list[FakeServer] = []
     monkeypatch.setattr(_local, "model_path", lambda name: Path("/fake/model.gguf"))
     monkeypatch.setattr(_local, "other_load", lambda: 0.0)
+    monkeypatch.setattr(_local, "recent_other_load", lambda: 0.0)
 
     def load(path: Path, options: RuntimeOptions) -> Runtime:
         loads.append(options)
@@ -252,13 +253,18 @@ def test_runtime_errors_are_raised_not_swallowed(fake):
 def test_threads_follow_the_free_cores_and_reload_when_they_change(fake, monkeypatch):
     monkeypatch.setattr(_local, "usable_cores", lambda: 2)
     monkeypatch.setattr(_local, "_MIN_RUNTIME_AGE_S", 0.0)
-    load = {"other": 0.1}
-    monkeypatch.setattr(_local, "other_load", lambda: load["other"])
+    load = {"steady": 1.9, "recent": 0.1}  # a test run just ended: the load average has not caught up yet
+    monkeypatch.setattr(_local, "other_load", lambda: load["steady"])
+    monkeypatch.setattr(_local, "recent_other_load", lambda: load["recent"])
     fake([token("ok"), *final()])
     lm = LocalLM("local/smollm2-135m")
     lm("hello")
+    assert lm.threads_in_use == 2  # the first count follows what is free now
+    load["recent"] = 1.5  # a burst (one evaluation): the steady load disagrees, so no reload
+    load["steady"] = 0.2
+    lm("hello")
     assert lm.threads_in_use == 2
-    load["other"] = 3.0  # other work took the cores
+    load["steady"] = 3.0  # other work took the cores, and both measures say so
     lm("hello")
     assert lm.threads_in_use == 1
     assert [o.n_threads for o in fake.loads] == [2, 1]

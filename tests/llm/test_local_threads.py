@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from honing.llm import _threads
-from honing.llm._threads import OwnLoad, choose_threads
+from honing.llm._threads import OwnLoad, choose_threads, threads_for
 
 
 @pytest.mark.parametrize("other, expected", [
@@ -50,3 +50,24 @@ def test_own_load_averages_cpu_time_like_the_load_average(monkeypatch):
     assert own.sample() == pytest.approx(2.0, abs=0.05)
     clock["wall"] += 60.0  # then a minute idle: decays by e
     assert own.sample() == pytest.approx(2.0 / 2.718, abs=0.05)
+
+
+def test_the_first_count_follows_the_recent_load_and_a_change_needs_both():
+    assert threads_for(2, None, recent=0.1, steady=2.0) == 2  # a minute-old load average is ignored at first
+    assert threads_for(2, None, recent=None, steady=2.0) == 1  # off Linux: the load average
+    assert threads_for(2, 2, recent=1.5, steady=0.1) == 2  # a burst
+    assert threads_for(2, 2, recent=1.5, steady=1.2) == 1
+    assert threads_for(2, 1, recent=0.1, steady=1.5) == 1  # the load average has not caught up yet
+    assert threads_for(2, 1, recent=0.1, steady=0.1) == 2
+
+
+def test_recent_other_load_reads_proc_stat(monkeypatch):
+    samples = iter([(100.0, 400.0), (250.0, 600.0)])  # 150 of 200 jiffies busy: 1.5 of 2 cores
+    monkeypatch.setattr(_threads, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(_threads.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_threads.time, "sleep", lambda s: None)
+    cpu = iter([10.0, 10.0])  # this process used nothing meanwhile
+    monkeypatch.setattr(_threads.time, "process_time", lambda: next(cpu))
+    assert _threads.recent_other_load(1.0) == pytest.approx(1.5)
+    monkeypatch.setattr(_threads, "_cpu_times", lambda: None)
+    assert _threads.recent_other_load(1.0) is None
