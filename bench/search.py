@@ -182,6 +182,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "search.json")
     parser.add_argument("--report", type=Path, help="only print the table of a saved JSON file")
     parser.add_argument("--plot", type=Path, help="write PNG plots into this directory")
+    parser.add_argument("--write", action="store_true", help="update the Search section of BENCHMARKS.md")
     args = parser.parse_args()
 
     if args.report:
@@ -214,11 +215,48 @@ def main() -> int:
     print(table)
     print()
     print("\n".join(verdicts))
+    plots = []
     if args.plot:
         args.plot.mkdir(parents=True, exist_ok=True)
         for path in plot(records, args.plot):
             print(f"wrote {path}")
+            plots.append(path)
+    if args.write:
+        write_section(records, table, verdicts, plots, args)
     return 0
+
+
+def write_section(records: list[dict], table: str, verdicts: list[str], plots: list[Path],
+                  args: argparse.Namespace) -> None:
+    """Replace the ``## Search`` section of BENCHMARKS.md (the prose around the table stays in the file)."""
+    loads = sorted(float(r["load_before"]) for r in records if r.get("load_before") not in (None, "?"))
+    first = records[0] if records else {}
+    lines = [
+        "## Search",
+        "",
+        f"`python bench/search.py --seeds {args.seeds} --write` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+        f"load average {loads[0]:.2f}-{loads[-1]:.2f} before the runs (machine kept otherwise idle). "
+        f"Budget {first.get('budget')} evaluator calls, {first.get('workers')} workers, simulated reflection model "
+        f"with {first.get('lm_latency')} s mean latency, evaluator {first.get('eval_latency')} s, "
+        "24 train / 24 validation / 60 held-out examples per task; held-out score of the candidate each system "
+        "returns. `honing-seq` is honing with one proposal in flight.",
+        "",
+        table,
+        "",
+        *[f"- {v}" for v in verdicts],
+        "",
+        *[f"![{p.stem}]({p.relative_to(HERE.parent)})" for p in plots],
+    ]
+    path = HERE.parent / "BENCHMARKS.md"
+    content = path.read_text()
+    section = "\n".join(lines).rstrip() + "\n"
+    start = content.find("## Search")
+    if start == -1:
+        content = content.rstrip() + "\n\n" + section
+    else:
+        end = content.find("\n## ", start + 3)
+        content = content[:start] + section + ("\n" + content[end + 1:] if end != -1 else "")
+    path.write_text(content)
 
 
 if __name__ == "__main__":
