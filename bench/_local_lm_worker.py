@@ -60,12 +60,13 @@ def capture_prompts(task: str, n: int, lm) -> list[list[dict]]:
 
         def complete(self, messages):
             self.prompts.append(messages)
-            return Completion(text="(no answer)", prompt_tokens=1, completion_tokens=1)
+            # An empty block: no new text (the parent stays the seed) and no follow-up turn to capture.
+            return Completion(text="```\n```", prompt_tokens=1, completion_tokens=1)
 
     ev, data, _ = load_task(task)
     capture = Capture()
     engine = hn.EngineConfig(max_metric_calls=10_000, max_candidate_proposals=n, max_workers=2, seed=0,
-                             run_dir=os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench-capture-{os.getpid()}"))
+                             run_dir=os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench-capture-{task}-{os.getpid()}"))
     if data is not None:
         config = hn.Config(engine=engine, reflection=hn.ReflectionConfig(reflection_lm=capture,
                                                                           reflection_minibatch_size=3))

@@ -117,7 +117,7 @@ def summarize(records: list[dict]) -> dict:
         "n": len(records),
         "seconds": _mean([r["wall_s"] for r in records]),
         "prompt_tokens": _mean(per("prompt_tokens")),
-        "cached": _mean(per("cached")),
+        "cached": _mean(per("cached")) if any(c["cached"] is not None for c in calls) else None,
         "completion_tokens": _mean(per("completion_tokens")),
         "prompt_tps": _mean([c["prompt_tps"] for c in calls]),
         "gen_tps": _mean([c["gen_tps"] for c in calls]),
