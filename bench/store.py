@@ -128,7 +128,10 @@ def _run_workload(run_dir: str | None, budget: int) -> tuple[float, int]:
     from workloads import SEED_CANDIDATE, make_evaluator, make_lm, split_examples
 
     train, val = split_examples()
-    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, run_dir=run_dir, max_workers=8),
+    # run_dir=None alone would now store the run in a fresh default directory (SQLite too): ask for memory
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, run_dir=run_dir, max_workers=8,
+                                              progress=False),
+                       store=MemoryStore() if run_dir is None else None,
                        reflection=hn.ReflectionConfig(reflection_lm=make_lm(latency=0.05)))
     started = time.perf_counter()
     result = hn.optimize_anything(SEED_CANDIDATE, evaluator=make_evaluator(latency=0.01), dataset=train,
