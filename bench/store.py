@@ -23,6 +23,7 @@ candidate page. Full scale takes about 5 minutes and 1 GB of disk.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -171,6 +172,50 @@ def db_size(n: int) -> list[tuple[str, float, float]]:
     return rows
 
 
+def prompt_sizes(n: int) -> list[tuple[str, float, float]]:
+    """Bytes on disk for ``n`` real reflection prompts of one run: as text, stored plainly, stored compressed."""
+    from _large_store import Shape, make_large_store
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        make_large_store(Path(tmp) / "run", Shape(candidates=n + 1, evaluations=(n + 1) * 3 + 200, val_size=50),
+                         log=None)
+        from honing.store import RunReader
+        from honing.store._codec import Encoder
+        from honing.store._rows import proposal_params
+
+        with RunReader(Path(tmp) / "run") as reader:
+            prompts = [reader.proposal(info) for info in reader.proposals]
+        text = sum(len(json.dumps(p.prompt, ensure_ascii=False).encode()) for p in prompts)
+        for name, packer in (("plain (schema 1-2: long strings as zlib blobs)", None),
+                             ("compressed against a recent prompt (schema 3+)", "store")):
+            store = SQLiteStore(Path(tmp) / f"{len(rows)}.db")
+            store.open(HEADER, {"config": {}})
+            before = _stored_bytes(store.path)
+            for record in prompts:
+                blobs: list = []
+                enc = Encoder(lambda h, k, p: blobs.append((h, k, p)))
+                params = proposal_params(record, enc, store._packer if packer else None)  # noqa: SLF001
+                store._write([("INSERT INTO proposals (id, kind, parent_ids, components, prompt, reply, child_id, "  # noqa: SLF001
+                               "accepted, reason, parent_score, child_score, minibatch_keys, prompt_tokens, "
+                               "completion_tokens, cost_usd, lm_duration_s, model, error, created_at) VALUES "
+                               "(?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               params[:5] + params[6:])], blobs, "bench")
+            rows.append((name, (_stored_bytes(store.path) - before) / 1024, text / 1024))
+            store.close()
+    return rows
+
+
+def _stored_bytes(path: Path) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    prompt = db.execute("SELECT coalesce(sum(length(prompt)), 0) FROM proposals").fetchone()[0]
+    blobs = db.execute("SELECT coalesce(sum(length(data) + length(hash) + 16), 0) FROM blobs").fetchone()[0]
+    db.close()
+    return prompt + blobs
+
+
 def large(scales: list[float], keep: str | None) -> None:
     from _large_store import Shape, make_large_store, measure_views
 
@@ -241,6 +286,13 @@ def main() -> int:
     for name, values in times.items():
         print(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
     print(f"\noverhead of the SQLite store: {(memory / sqlite - 1) * 100:+.1f}% wall time per metric call")
+
+    n_prompts = 100 if args.quick else 500
+    print(f"\n## prompt storage, {n_prompts} reflection prompts of one run (the prompt column and its blobs)\n")
+    print("| stored | KiB | share of the prompts' text |")
+    print("|---|---:|---:|")
+    for name, kib, text_kib in prompt_sizes(n_prompts):
+        print(f"| {name} | {kib:.0f} | {kib / text_kib:.1%} of {text_kib:.0f} KiB |")
 
     size_n = 2000 if args.quick else 10_000
     print(f"\n## database size, {size_n} evaluations with 2 KB side info each\n")
