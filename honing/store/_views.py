@@ -15,8 +15,8 @@ examples it was scored on; the best candidate prefers those scored on the
 whole valset (lowest id on ties); the frontier is ``honing._frontier``'s
 over the pool. Why not replay into a ``ScoreBoard`` itself: it maintains the
 frontier and a top list per example on every evaluation, which the engine
-needs and a viewer does not -- replaying a million evaluations into it took
-10 s and 615 MB against 4 s here.
+needs and a viewer does not -- replaying the million evaluations of
+``bench/store.py --large`` into it took about 10 s, against about 4 s here.
 """
 
 from __future__ import annotations
