@@ -39,7 +39,6 @@ class RunViews:
         self.evaluations = 0
         self._known: set[int] = set()  # candidates seen
         self._pool: dict[int, None] = {}  # in the order candidates were admitted (the engine's order)
-        self._admitted: list[int] = []  # the pool in admission order
         self._val: dict[int, dict[str, float]] = {}  # candidate -> val key -> score
         self._objectives: dict[int, dict[str, dict[str, float]]] = {}
         self._keys: dict[str, int] = {}  # val key -> index (interned)
@@ -121,7 +120,6 @@ class RunViews:
     def _admit(self, cid: int) -> None:
         if cid not in self._pool:
             self._pool[cid] = None
-            self._admitted.append(cid)
             self._front = None
             self._trajectory = None
 
@@ -157,7 +155,7 @@ class RunViews:
         pool = self.pool
         means = {cid: m for cid in pool if (m := self.val_mean(cid)) is not None}
         if not means:
-            return self._admitted[0] if self._admitted else None
+            return next(iter(self._pool), None)  # the first admitted
         n_val = len(self._keys)
         full = {c: s for c, s in means.items() if self.coverage(c) == n_val}
         ranked = full or means
