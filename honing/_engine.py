@@ -40,7 +40,7 @@ from ._stopping import RunStatus, stoppers_from_config
 from ._width import Width
 from ._workers import WorkerPool
 from .executors import make_backend
-from .store import RunHeader, Store, evaluator_identity
+from .store import RunHeader, Store, StoreFullError, evaluator_identity
 from .llm._base import LM, LMError
 from .tracking import make_trackers
 
@@ -51,7 +51,9 @@ MAX_IDLE_PROPOSALS = 50  # proposals in a row that produced nothing to evaluate
 CHARS_PER_TOKEN = 3.0  # for sizing prompts to an LM's context window
 # Stops that end in-flight work too (within stop_grace_s); after any other stop (a proposal count, a score
 # reached, no improvement, the cost ceiling) the proposals already in flight finish and are recorded.
-STOP_NOW = frozenset({"timeout", "stop_file", "interrupted", "a callback raised", "reflection LM failing"})
+STOP_NOW = frozenset({"timeout", "stop_file", "interrupted", "a callback raised", "reflection LM failing",
+                      "store full"})
+PROPOSAL_GRACE_S = 1.0  # after a stop settled every evaluation, how long proposals get to notice before they are left
 
 Mode = Literal["single", "multi", "generalization"]
 
@@ -141,6 +143,13 @@ class Engine:
         self._counts = {"proposals": 0, "accepted": 0, "admitted": 0}
         self._lm_failures_in_row = 0
         self._idle_in_row = 0
+        self._evaluations_done = 0  # recorded by this session (a change to wait for after a proposal found nothing)
+        self._hold_at: int | None = None
+        self._restart_interrupted = False
+        self._proposal_futures: dict[Future, int] = {}  # proposals writing or judging a child
+        self._race_futures: dict[Future, ProposalRecord] = {}  # their winners' validation races
+        self._abandoned = 0
+        self._pool_stopped_at: float | None = None
         self._since_improvement = 0
         self._best_seen: float | None = None
         self._started = time.monotonic()
@@ -185,12 +194,16 @@ class Engine:
             self._loop(threads)
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
+        except StoreFullError as exc:
+            self._store_full(exc)
         except BaseException as exc:  # recorded below, then re-raised: nothing is swallowed
             fatal = exc
         finally:
             self.stopping.set()
-            grace = self.config.engine.stop_grace_s
-            abandoned = self.pool.stop(grace)
+            abandoned = self._stop_evaluations()
+            # Proposals and races end within moments once their evaluations are settled; none may write after
+            # the store is closed.
+            wait([*self._proposal_futures, *self._race_futures], timeout=PROPOSAL_GRACE_S)
             if abandoned:
                 logger.warning("%d evaluation(s) still running at the stop were abandoned; a resumed run "
                                "scores them again", abandoned)
@@ -216,16 +229,17 @@ class Engine:
         self.budget.restore(replayed.spent)
         self._judged.update(replayed.judged)
         self.pool.restore_attempts(replayed.unfinished)
+        self._restart_interrupted = replayed.interrupted
         self._next_proposal_id = replayed.next_proposal_id
         self._planner = Planner(board=self.board, config=self.config, train_keys=list(self.problem.train),
                                 minibatch_size=self.minibatch_size, replayed=replayed, racing=self.race.is_racing)
 
     def _loop(self, threads: WorkerPool) -> None:
-        in_flight: dict[Future, int] = {}  # proposals writing or judging a child
-        racing: dict[Future, ProposalRecord] = {}  # their winners' validation races
+        in_flight = self._proposal_futures
+        racing = self._race_futures
         while True:
-            if self.stop_reason is None:
-                self.stop_reason = self._should_stop()
+            if self.stop_reason not in STOP_NOW:  # after a soft stop, a timeout or Ctrl-C still ends the run now
+                self.stop_reason = self._should_stop(urgent_only=self.stop_reason is not None) or self.stop_reason
             while (self.stop_reason is None and len(in_flight) < self.width.current()
                    and self._can_start(len(in_flight), racing.values())):
                 pid = self._next_proposal_id
@@ -241,34 +255,68 @@ class Engine:
                 return
             if self.stop_reason in STOP_NOW:
                 self.stopping.set()  # in-flight proposals give up; running evaluations get stop_grace_s
-            done, _ = wait([*in_flight, *racing], timeout=0.2, return_when=FIRST_COMPLETED)
+                self._stop_evaluations()  # settles every evaluation a proposal or a race may wait for
+                assert self._pool_stopped_at is not None
+                if time.monotonic() - self._pool_stopped_at > PROPOSAL_GRACE_S:
+                    logger.warning("%d proposal(s) and %d race(s) still running %g s after the stop were left "
+                                   "behind", len(in_flight), len(racing), PROPOSAL_GRACE_S)
+                    return
+            try:
+                done, _ = wait([*in_flight, *racing], timeout=0.2, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # Ctrl-C: stop now, keeping what finishes within stop_grace_s
+                self.stop_reason = "interrupted"
+                continue
             for future in done:
-                if future in in_flight:
-                    in_flight.pop(future)
-                    self._in_flight = len(in_flight)
-                    outcome = future.result()
-                    self._after(outcome)
-                    if outcome.race is not None and outcome.record is not None:
-                        racing[outcome.race] = outcome.record
-                else:
-                    self._after_race(racing.pop(future), future.result())
+                try:
+                    if future in in_flight:
+                        in_flight.pop(future)
+                        self._in_flight = len(in_flight)
+                        outcome = future.result()
+                        self._after(outcome)
+                        if outcome.race is not None and outcome.record is not None:
+                            racing[outcome.race] = outcome.record
+                    else:
+                        self._after_race(racing.pop(future), future.result())
+                except StoreFullError as exc:
+                    self._store_full(exc)
             self.progress.update(self.status())
 
-    def _should_stop(self) -> str | None:
+    def _stop_evaluations(self) -> int:
+        """Stop the evaluation pool once (running evaluations get stop_grace_s); returns how many were abandoned."""
+        if self._pool_stopped_at is None:
+            self._abandoned = self.pool.stop(self.config.engine.stop_grace_s)
+            self._pool_stopped_at = time.monotonic()
+        return self._abandoned
+
+    def _store_full(self, error: StoreFullError) -> None:
+        """The disk is full: stop now and return what was found; a resume after freeing space goes on."""
+        if self.stop_reason != "store full":
+            logger.error("stopping: %s", error)
+        self.stop_reason = "store full"
+
+    def _should_stop(self, urgent_only: bool = False) -> str | None:
+        """Why the run should stop, if it should; ``urgent_only``: only reasons that end in-flight work too."""
         if self.callbacks.error is not None:
             return "a callback raised"
         if self._lm_failures_in_row >= MAX_CONSECUTIVE_LM_FAILURES:
             return "reflection LM failing"
-        if self._idle_in_row >= MAX_IDLE_PROPOSALS:
+        if self._idle_in_row >= MAX_IDLE_PROPOSALS and not urgent_only:
             logger.warning("stopping: %d proposals in a row produced no new candidate to evaluate", self._idle_in_row)
             return "no usable proposals"
         status = self.status()
         for name, stopper in self.stoppers:
-            if stopper(status):
+            if (name in STOP_NOW or not urgent_only) and stopper(status):
                 return name
         return None
 
     def _can_start(self, in_flight: int, racing: Iterable[ProposalRecord] = ()) -> bool:
+        if self._restart_interrupted:  # the crashed run had started this proposal: start it again as it was
+            self._restart_interrupted = False
+            return True
+        if self._hold_at is not None:
+            if self._hold_at == self._evaluations_done and self.pool.in_flight:
+                return False
+            self._hold_at = None
         # When evaluation is the bottleneck, more proposals only lengthen the queue and would be
         # planned from a frontier that is about to change: wait for the backlog to drain.
         if self.pool.in_flight >= 4 * self.pool.workers:
@@ -350,6 +398,9 @@ class Engine:
             self._idle_in_row = 0
         else:
             self._idle_in_row += 1
+        # Found nothing to evaluate while results are pending: the next proposal would plan from the same
+        # frontier and most likely find nothing again (an LM call each time); wait for the next result.
+        self._hold_at = None if outcome.evaluations_started else self._evaluations_done
         if outcome.race is None:
             self._after_race(record, outcome.admission)
         if self._lm_failures_in_row >= MAX_CONSECUTIVE_LM_FAILURES:
@@ -410,6 +461,8 @@ class Engine:
         return record
 
     def _on_evaluation(self, record: EvaluationRecord, frontier_changed: bool) -> None:
+        with self._lock:
+            self._evaluations_done += 1
         self.callbacks.emit("on_evaluation", record)
         if frontier_changed and self.callbacks.wants("on_frontier_change"):
             self.callbacks.emit("on_frontier_change", self.board.front)

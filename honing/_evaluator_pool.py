@@ -2,13 +2,18 @@
 
 ``evaluate(candidate_id, keys)`` is the only way the engine calls the user's
 evaluator. For each example key it reuses a recorded evaluation, joins one
-already in flight, or takes a budget unit; the starts of all new evaluations
-of one request are written to the store in one commit, before any of them
-runs, and then they run on the workers. Keys the budget cannot cover, and
-evaluations cut short by a stop, are simply left out of the returned mapping.
+already in flight, or takes a budget unit and queues the evaluation on the
+workers. A worker writes the evaluation's start to the store right before it
+calls the evaluator (not when it is queued: a start row is an *attempt*, and
+an evaluation that waited in the queue when the process died was never
+attempted). Keys the budget cannot cover, and evaluations cut short by a
+stop, are simply left out of the returned mapping.
 
 An evaluation cut short by a stop is *not* recorded as a result: it was never
 scored, so a resumed run scores it then (the start rows count the attempts).
+A retried evaluation runs alone, with no other evaluation beside it: if it
+kills the process again, it alone is charged with the attempt, and after
+``MAX_ATTEMPTS`` it is recorded as failed instead of killing every resume.
 An evaluation that outlives ``evaluation_timeout_s`` is recorded as a failed
 evaluation with whatever it logged so far, its worker is abandoned and
 replaced, and the run goes on.
@@ -71,6 +76,9 @@ class EvaluatorPool:
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[int, str], Task] = {}
         self._contexts: dict[Task, LogContext] = {}
+        self._running_since: dict[Task, float] = {}  # evaluator calls under way (what the watchdog times)
+        self._gate = _RetryGate()
+        self._gated: dict[Task, bool] = {}  # tasks inside the gate -> whether alone (a retry)
         self._busy = 0
         self._busy_time = 0.0
         self._busy_since = 0.0
@@ -114,10 +122,10 @@ class EvaluatorPool:
                     waiting[key] = task.future
         if claimed:
             claimed = self._give_up_on_repeat_crashes(candidate_id, claimed, results)
-        if claimed:
-            self._start(candidate_id, claimed)
-            if counter is not None:
-                counter[0] += len(claimed)
+        for task in claimed:
+            self._workers.submit_task(task)
+        if counter is not None:
+            counter[0] += len(claimed)
         for key, future in waiting.items():
             record = future.result()  # re-raises EvaluatorError when raise_on_exception=True
             if record is not None:
@@ -146,50 +154,69 @@ class EvaluatorPool:
             results[key] = record
         return kept
 
-    def _start(self, candidate_id: int, tasks: list[Task]) -> None:
-        """One commit for the starts of all of a request's new evaluations, then they run."""
-        try:
-            self._store.start_evaluations([(candidate_id, t.args[1]) for t in tasks])
-        except BaseException as exc:
-            self._budget.refund(len(tasks))
-            with self._lock:
-                for task in tasks:
-                    self._in_flight.pop((candidate_id, task.args[1]), None)
-            for task in tasks:
-                task.future.set_exception(exc)
-            raise
-        for task in tasks:
-            self._workers.submit_task(task)
-
     def _run(self, candidate_id: int, key: str) -> EvaluationRecord | None:
+        """One evaluation on a worker. Exactly one side settles it: this call (``claim``) or whoever abandons it."""
         pair = (candidate_id, key)
         with self._lock:
             task = self._in_flight[pair]
         try:
-            if self.stopping.is_set():
-                self._budget.refund(1)  # never started: the unit goes back (its start row makes it a retry)
+            alone = self._attempts.get(pair, 0) > 0  # a retry: it may be what killed the process last time
+            if not self._enter_gate(task, alone):
+                if self._workers.claim(task):
+                    self._budget.refund(1)  # stopped before it started: the unit goes back
                 return None
-            context = LogContext()
-            with self._lock:
-                self._contexts[task] = context
-            self._mark_busy(+1)
             try:
-                components = self._board.candidate(candidate_id).components
-                history = (self._board.top_evaluations(key, self._history_k),) if self._history_k else ()
-                with use_context(context):
-                    outcome = self._adapter(components, self._examples[key], *history)
-                if self._refine is not None:
-                    outcome = self._refine(candidate_id, components, key, outcome)
-            finally:
-                self._mark_busy(-1)
-            if task.abandoned:
-                return None  # timed out or stopped meanwhile: whoever gave up recorded what was due
-            return self._finish(candidate_id, key, outcome)
+                self._store.start_evaluations([pair])  # durable before the evaluator runs: one attempt
+                context = LogContext()
+                with self._lock:
+                    self._contexts[task] = context
+                    self._running_since[task] = time.monotonic()
+                self._mark_busy(+1)
+                try:
+                    components = self._board.candidate(candidate_id).components
+                    history = (self._board.top_evaluations(key, self._history_k),) if self._history_k else ()
+                    with use_context(context):
+                        outcome = self._adapter(components, self._examples[key], *history)
+                    if self._refine is not None:
+                        outcome = self._refine(candidate_id, components, key, outcome)
+                finally:
+                    self._mark_busy(-1)
+                if not self._workers.claim(task):
+                    return None  # timed out or stopped meanwhile: whoever gave up settled it
+            except BaseException:
+                if self._workers.claim(task):
+                    self._budget.refund(1)  # not recorded: a resumed run scores it (its start row is there)
+                raise
+            try:
+                return self._finish(candidate_id, key, outcome)
+            except BaseException:
+                self._budget.refund(1)  # not stored (a full disk?): a resumed run scores it again
+                raise
         finally:
+            self._leave_gate(task)
             with self._lock:
                 self._contexts.pop(task, None)
+                self._running_since.pop(task, None)
                 if self._in_flight.get(pair) is task and not task.abandoned:
                     del self._in_flight[pair]
+
+    def _enter_gate(self, task: Task, alone: bool) -> bool:
+        """Wait for the gate (a retry waits to run alone); False when the pool stops or abandons it meanwhile."""
+        def give_up() -> bool:
+            return self.stopping.is_set() or task.abandoned
+
+        if give_up() or not self._gate.enter(alone, give_up):
+            return False
+        with self._lock:
+            self._gated[task] = alone
+        return True
+
+    def _leave_gate(self, task: Task) -> None:
+        """Let the next evaluation through; called once per task (on return or when it is abandoned)."""
+        with self._lock:
+            alone = self._gated.pop(task, None)
+        if alone is not None:
+            self._gate.leave(alone)
 
     def evaluate_inline(self, candidate_id: int, key: str) -> Outcome | None:
         """Score one pair on the calling (worker) thread, budgeted and recorded like any evaluation.
@@ -237,7 +264,7 @@ class EvaluatorPool:
             now = time.monotonic()
             with self._lock:
                 late = [(pair, task) for pair, task in self._in_flight.items()
-                        if task.started_at is not None and now - task.started_at > self._timeout_s]
+                        if now - self._running_since.get(task, now) > self._timeout_s]
             for (cid, key), task in late:
                 self._time_out(cid, key, task)
 
@@ -251,11 +278,13 @@ class EvaluatorPool:
         side_info: dict[str, Any] = {**(context.collected() if context else {}), "error": message}
         outcome = Outcome(score=self._failure_score, side_info=side_info, error=message,
                           duration_s=float(self._timeout_s or 0.0))
+        self._leave_gate(task)
         try:
             record = self._finish(candidate_id, key, outcome)
-        except BaseException as exc:
+        except BaseException as exc:  # e.g. a full disk: whoever waits for this evaluation gets the error
+            self._budget.refund(1)
             task.future.set_exception(exc)
-            raise
+            return  # the watchdog itself goes on timing the other evaluations
         finally:
             with self._lock:
                 self._in_flight.pop((candidate_id, key), None)
@@ -275,6 +304,8 @@ class EvaluatorPool:
         abandoned = 0
         for task in tasks:
             if self._workers.abandon(task):
+                self._leave_gate(task)
+                self._budget.refund(1)  # not recorded, so not spent: a resumed run scores it
                 task.future.set_result(None)
                 abandoned += 1
         self._workers.shutdown()
@@ -299,3 +330,47 @@ class EvaluatorPool:
         with self._lock:
             return len(self._in_flight)
 
+
+
+class _RetryGate:
+    """Evaluations run side by side, except a retry, which waits to run alone (and holds others back).
+
+    A process that died while several evaluations ran says nothing about which
+    one killed it, so all of them were charged an attempt; run alone, a retry
+    is charged only for itself.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    def enter(self, alone: bool, give_up: Callable[[], bool]) -> bool:
+        with self._cond:
+            if alone:
+                self._waiting_alone += 1
+                try:
+                    while self._alone or self._running:
+                        if give_up():
+                            return False
+                        self._cond.wait(0.1)
+                    self._alone = True
+                finally:
+                    self._waiting_alone -= 1
+                    self._cond.notify_all()
+            else:
+                while self._alone or self._waiting_alone:
+                    if give_up():
+                        return False
+                    self._cond.wait(0.1)
+                self._running += 1
+            return True
+
+    def leave(self, alone: bool) -> None:
+        with self._cond:
+            if alone:
+                self._alone = False
+            else:
+                self._running -= 1
+            self._cond.notify_all()

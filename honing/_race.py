@@ -86,15 +86,16 @@ class ValsetRace:
     def _race(self, child_id: int, proposal_id: int | None) -> AdmissionRecord | None:
         lane = _Lane(self, child_id)
         total = len(self.board.val_keys)
+        checks = self._checkpoints(total)
         while True:
             done = lane.update()
             if done >= total:
                 return self._final(child_id, proposal_id)
-            if done >= min(self.rules.min_examples, total):
+            if done in checks:
                 stop = lane.judge() or self._outrun(child_id, lane.scored)
                 if stop is not None:
                     return self._verdict(child_id, proposal_id, False, stop)
-            target = min(total, max(self.rules.min_examples, math.ceil(done * self.rules.growth), done + 1))
+            target = min(c for c in checks if c > done)
             batch = lane.next_keys(target - done)
             found = self.evaluate(child_id, batch)
             if len(found) < len(batch):
@@ -103,6 +104,19 @@ class ValsetRace:
                 return self._verdict(child_id, proposal_id, False,
                                      f"the budget ran out after {self.board.coverage(child_id)} of {total} "
                                      "validation examples")
+
+    def _checkpoints(self, total: int) -> set[int]:
+        """The coverages at which a child is judged: 3, 5, 8, 12, ... (``min_examples``, then ``growth``).
+
+        Fixed in advance, so a race a crash cut short between two checks is
+        judged at the same coverages when the resumed run finishes it.
+        """
+        mark = min(self.rules.min_examples, total)
+        checks = {mark}
+        while mark < total:
+            mark = min(total, max(math.ceil(mark * self.rules.growth), mark + 1))
+            checks.add(mark)
+        return checks
 
     # -- decisions -----------------------------------------------------------------
     def _outrun(self, child_id: int, scored: list[str]) -> str | None:

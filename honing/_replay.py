@@ -45,6 +45,9 @@ class ReplayState:
     child_edits: dict[int, tuple[str, ...]] = field(default_factory=dict)
     #: children that won a minibatch and were raced (a later proposal of the same text is a duplicate)
     judged: set[int] = field(default_factory=set)
+    #: a proposal had spent evaluations when the run died, and has no record: the resumed run starts it
+    #: again even if the budget left looks too small, as the interrupted run had started it with more
+    interrupted: bool = False
 
 
 class PoolRule:
@@ -140,4 +143,26 @@ def replay(board: ScoreBoard, stored: StoredRun) -> ReplayState:
     for admission in stored.admissions or ():
         replayer.admission(admission)
     replayer.started(list(stored.started))
-    return replayer.finish()
+    state = replayer.finish()
+    state.interrupted = _unaccounted(stored, set(board.val_keys)) > 0
+    return state
+
+
+def _unaccounted(stored: StoredRun, val_keys: set[str]) -> int:
+    """Evaluations (finished or cut short) that no record accounts for: a proposal's that died with the run.
+
+    Seeds' and raced children's validation evaluations, and the minibatch
+    pairs (parents and child) of every recorded proposal, are accounted for;
+    what is left was spent by a proposal that has no record yet.
+    """
+    open_ended = {c.id for c in stored.candidates if c.origin in SEED_ORIGINS}
+    pairs: set[tuple[int, str]] = set()
+    for proposal in stored.proposals:
+        if proposal.accepted and proposal.child_id is not None:
+            open_ended.add(proposal.child_id)  # raced: any validation example
+        for cid in (*proposal.parent_ids, proposal.child_id):
+            if cid is not None:
+                pairs.update((cid, key) for key in proposal.minibatch_keys)
+    spent = [(e.candidate_id, e.example_key) for e in stored.evaluations] + list(stored.started)
+    return sum(1 for cid, key in spent
+               if not (cid in open_ended and key in val_keys) and (cid, key) not in pairs)

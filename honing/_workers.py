@@ -19,6 +19,17 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 _STOP = object()
+_current = threading.local()
+
+
+def current_task() -> Task | None:
+    """The task the calling worker thread runs (None outside a pool's workers).
+
+    Code deep inside a call (an executor waiting on a worker process) polls
+    ``current_task().abandoned`` to stop waiting, and to kill what it started,
+    once the pool has given up on the call.
+    """
+    return getattr(_current, "task", None)
 
 
 class Task:
@@ -78,12 +89,15 @@ class WorkerPool:
                     continue
                 task.started_at = time.monotonic()
                 self._running.add(task)
+            _current.task = task
             try:
                 result = task.fn(*task.args)
             except BaseException as exc:  # handed to whoever waits on the future
                 outcome: tuple[bool, Any] = (False, exc)
             else:
                 outcome = (True, result)
+            finally:
+                _current.task = None
             with self._lock:
                 self._running.discard(task)
                 if task.abandoned:  # no longer counted, and a replacement took its place: end quietly
@@ -112,6 +126,19 @@ class WorkerPool:
                 if not self._closed:
                     self._start_thread()
         return True
+
+    def claim(self, task: Task) -> bool:
+        """Claim a running task's outcome for the call itself, before it acts on it (records a result).
+
+        From then on ``abandon`` refuses the task, so exactly one side settles
+        it. False when the task was abandoned first: the call must then drop
+        its outcome.
+        """
+        with self._lock:
+            if task.abandoned:
+                return False
+            task.finished = True
+            return True
 
     @property
     def closed(self) -> bool:

@@ -13,7 +13,9 @@ worker keeps the unpickled adapter for the rest of its life. Examples are
 pickled once per example in the parent. Processes are started with ``spawn``
 (no inherited locks or threads from the busy parent) and ignore SIGINT, so
 Ctrl-C stops the run the same way it does with threads: the engine stops
-planning and waits for the evaluations already running.
+planning and waits for the evaluations already running. An evaluation the
+engine gives up on (``evaluation_timeout_s``, or still running when a stop's
+grace ends) has its worker process killed, and the slot gets a fresh one.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ import signal
 import threading
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .._evaluation import Outcome
+from .._workers import current_task
 from ._base import BackendError, acquire_stdio_once, lost_worker_outcome, pack_outcome
+
+_POLL_S = 0.1  # how often a waiting call checks whether the engine gave up on it
 
 
 def import_cloudpickle():
@@ -138,7 +144,10 @@ class ProcessBackend:
             future = slot.executor.submit(_worker_call, token, payload, components, example_bytes, *history)
             processes = list(getattr(slot.executor, "_processes", {}).values())  # to report how it died
             try:
-                data = future.result()
+                data = self._result(future, slot, processes)
+            except _Abandoned:
+                return Outcome(score=float(getattr(adapter, "failure_score", 0.0)), error="abandoned",
+                               side_info={"error": "abandoned by the engine; its worker process was killed"})
             except BrokenProcessPool as exc:
                 self._discard(slot)
                 return lost_worker_outcome(adapter, f"the worker process died: {_how_it_died(processes, exc)}. "
@@ -148,6 +157,20 @@ class ProcessBackend:
             return pickle.loads(data)
         finally:
             self._free.put(slot)
+
+    def _result(self, future: Any, slot: _Slot, processes: list) -> bytes:
+        """The worker's answer; if the engine abandons this evaluation meanwhile, its process is killed."""
+        task = current_task()
+        while True:
+            try:
+                return future.result(timeout=None if task is None else _POLL_S)
+            except FutureTimeout:
+                if task is not None and task.abandoned:
+                    running = getattr(slot.executor, "_processes", None) or {}
+                    for process in {*processes, *running.values()}:
+                        process.kill()
+                    self._discard(slot)
+                    raise _Abandoned() from None
 
     def _discard(self, slot: _Slot) -> None:
         if slot.executor is not None:
@@ -163,6 +186,10 @@ class ProcessBackend:
             if slot.executor is not None:
                 slot.executor.shutdown(wait=True, cancel_futures=True)
                 slot.executor = None
+
+
+class _Abandoned(Exception):
+    """The engine gave up on the evaluation and its worker process was killed."""
 
 
 class _ProcessEvaluate:

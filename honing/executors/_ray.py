@@ -9,7 +9,9 @@ in the object store once per run and each Ray worker unpickles it once
 Tasks run with ``max_retries=0``: Ray's default retries a task whose worker
 died, which would run an evaluator twice on the same (candidate, example) —
 and a deterministic crash three more times. Instead a crashed worker is
-recorded as a failed evaluation and the run continues.
+recorded as a failed evaluation and the run continues. A task the engine gives
+up on (``evaluation_timeout_s``, or still running when a stop's grace ends) is
+cancelled with ``ray.cancel(force=True)``, which ends its worker process.
 
 ``honing`` and the module that defines the evaluator must be importable on
 every Ray worker: install them there, or ship them with
@@ -28,6 +30,7 @@ import uuid
 from typing import Any
 
 from .._evaluation import EvaluatorError, Outcome
+from .._workers import current_task
 from ._base import BackendError, acquire_stdio_once, lost_worker_outcome, pack_outcome
 
 logger = logging.getLogger("honing.executors")
@@ -136,8 +139,15 @@ class RayBackend:
     def call(self, adapter: Any, token: str, ref: Any, components: dict[str, str], example: Any,
              *history: Any) -> Outcome:
         ray = self._ray
+        pending = self._task.remote(token, [ref], components, example, *history)
+        task = current_task()
+        while task is not None and not ray.wait([pending], timeout=0.1)[0]:
+            if task.abandoned:  # a time limit or a stop: end the task rather than let it run on
+                ray.cancel(pending, force=True)
+                return Outcome(score=float(getattr(adapter, "failure_score", 0.0)), error="abandoned",
+                               side_info={"error": "abandoned by the engine; its Ray task was cancelled"})
         try:
-            data = ray.get(self._task.remote(token, [ref], components, example, *history))
+            data = ray.get(pending)
         except ray.exceptions.RayTaskError as err:
             cause = getattr(err, "cause", None)
             if isinstance(cause, self._lost_errors):

@@ -144,9 +144,10 @@ class Store(Protocol):
         These marks let a resumed run know which evaluator calls a crash cut
         short (they appear in ``StoredRun.started``): those were never scored,
         so they are run again, and counting the marks keeps an evaluator that
-        kills its process every time from being retried forever. One call
-        covers the new evaluations of one request, so one commit serves them
-        all. Thread-safe.
+        kills its process every time from being retried forever. The engine
+        marks each evaluation as its worker is about to call the evaluator (a
+        mark is an attempt; an evaluation still queued at a crash had none);
+        concurrent marks share commits. Thread-safe.
         """
         ...
 
