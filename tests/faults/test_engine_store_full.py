@@ -70,7 +70,9 @@ def test_a_full_store_stops_the_run_cleanly_and_a_resume_finishes_it(tmp_path, c
         stored = reader.metric_calls
         cut_short = set(reader.pending)
         assert 0 < stored < BUDGET
-        assert result.total_metric_calls == stored  # what was not stored is not counted: a resume runs it
+        # Results queued for the background commit when the disk filled are in the Result but not stored
+        # (their starts are): the resume scores them again, like evaluations cut short.
+        assert stored <= result.total_metric_calls <= stored + len(cut_short)
 
     resumed = hn.optimize_anything("@", evaluator, dataset=["a", "b", "c", "d"], objective="more @",
                                    config=_config(None, run_dir=str(run_dir)))
