@@ -44,7 +44,9 @@ from honing.store._rows import (
 
 OBJECTIVE = "Answer the customer's billing question correctly, politely and in at most three sentences."
 BACKGROUND = "Refunds are possible within 30 days. Annual plans are billed up front. Never promise a discount."
-WORDS = ["refund", "invoice", "plan", "annual", "monthly", "charge", "customer", "policy", "discount", "upgrade", "downgrade", "account", "billing", "cycle", "payment", "card", "receipt", "support", "escalate", "apologize", "explain", "verify"]
+WORDS = ["refund", "invoice", "plan", "annual", "monthly", "charge", "customer", "policy", "discount", "upgrade",
+         "downgrade", "account", "billing", "cycle", "payment", "card", "receipt", "support", "escalate", "apologize",
+         "explain", "verify"]
 
 
 @dataclass(frozen=True)

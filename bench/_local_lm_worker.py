@@ -65,8 +65,8 @@ def capture_prompts(task: str, n: int, lm) -> list[list[dict]]:
 
     ev, data, _ = load_task(task)
     capture = Capture()
-    engine = hn.EngineConfig(max_metric_calls=10_000, max_candidate_proposals=n, max_workers=2, seed=0,
-                             run_dir=os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench-capture-{task}-{os.getpid()}"))
+    run_dir = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bench-capture-{task}-{os.getpid()}")
+    engine = hn.EngineConfig(max_metric_calls=10_000, max_candidate_proposals=n, max_workers=2, seed=0, run_dir=run_dir)
     if data is not None:
         config = hn.Config(engine=engine, reflection=hn.ReflectionConfig(reflection_lm=capture,
                                                                           reflection_minibatch_size=3))

@@ -21,8 +21,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -151,7 +152,8 @@ def _plugin(name: str, opts: dict[str, Any]) -> Task:
     def baselines(seed: int) -> dict[str, dict[str, float]]:
         if not seed_score:  # the same for every seed: scored once
             started = time.perf_counter()
-            seed_score["seed candidate"] = {"score": final_score(ev.SEED), "wall_clock_s": time.perf_counter() - started}
+            seed_score["seed candidate"] = {"score": final_score(ev.SEED),
+                                            "wall_clock_s": time.perf_counter() - started}
         return dict(seed_score)
 
     def two_parts(got):  # GEPA 0.1.4 takes (score, side_info) only: fold an output into the side info

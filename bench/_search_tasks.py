@@ -38,8 +38,9 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 PARAM_LINE = re.compile(r"^[ \t]*([a-z][a-z0-9_]*)[ \t]*=[ \t]*(-?\d+(?:\.\d+)?)[ \t]*$", re.M)
 HINT = re.compile(r"\b([a-z][a-z0-9_]*): too (low|high) by about (\d+(?:\.\d+)?)")

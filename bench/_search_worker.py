@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         "system": args.system, "workload": args.workload, "seed": args.seed, "budget": args.budget,
         "options": args.honing_option, "held_out": round(task.held_out(best), 5),
         "best_val": best_val, "wall_clock_s": round(wall, 3), "evaluator_calls": len(log.calls),
-        "reported_calls": reported_calls, "lm_calls": lm.calls, "seed_held_out": round(task.held_out(task.seed_candidate()), 5),
+        "reported_calls": reported_calls, "lm_calls": lm.calls,
+        "seed_held_out": round(task.held_out(task.seed_candidate()), 5),
         "curve": log.curves(task), "lm_latency": args.lm_latency, "eval_latency": args.eval_latency,
         "workers": args.workers,
     }

@@ -157,7 +157,8 @@ def main() -> None:
             f"`python bench/executors.py --write` — a CPU-bound evaluator (pure-Python loop, "
             f"{one_call * 1000:.0f} ms per call measured), a scripted LM with no latency, budget "
             f"{args.budget} evaluator calls, {args.examples} examples, {args.workers} workers, on "
-            f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} before the run ({', '.join(versions)}). Wall-clock covers the whole run, worker "
+            f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} before the run "
+            f"({', '.join(versions)}). Wall-clock covers the whole run, worker "
             "process start-up included.\n\n" + text + "\n\n" + "\n".join(f"* {note}" for note in notes)
             + f"\n* Load average after the runs: {os.getloadavg()[0]:.1f}. On a machine shared with other jobs "
             "(load above the core count) parallel backends cannot show their speed-up; rerun on an idle machine."

@@ -167,7 +167,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if match:
             record.update(seed=float(match.group(1)), best=float(match.group(2)), proposals=int(match.group(3)))
         append_records(args.json, [record])
-        print(f"demo: {'seed %.3f -> best %.3f' % (record['seed'], record['best']) if match else 'no result'} "
+        outcome = f"seed {record['seed']:.3f} -> best {record['best']:.3f}" if match else "no result"
+        print(f"demo: {outcome} "
               f"in {wall:.0f} s (load {load[0]:.1f} -> {record['loadavg_end'][0]:.1f})", file=sys.stderr, flush=True)
     return 0
 
@@ -182,7 +183,8 @@ def demo_table(records: list[dict]) -> str:
     lines = [f"{len(beat)} of {len(runs)} runs beat the seed; median wall-clock {statistics.median(walls):.0f} s "
              f"(min {walls[0]:.0f}, max {walls[-1]:.0f}); load average {min(loads):.1f}-{max(loads):.1f} at the "
              "starts and ends of the runs", "",
-             "| run | seed | best | proposals | wall-clock s | load avg start -> end |", "|---:|---:|---:|---:|---:|---|"]
+             "| run | seed | best | proposals | wall-clock s | load avg start -> end |",
+             "|---:|---:|---:|---:|---:|---|"]
     for number, r in enumerate(runs, 1):
         lines.append(f"| {number} | {_fmt(r.get('seed'), '.3f')} | {_fmt(r.get('best'), '.3f')} | "
                      f"{r.get('proposals', '—')} | {r['wall_s']:.0f} | {r['loadavg_start'][0]:.1f} -> "

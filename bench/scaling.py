@@ -98,10 +98,12 @@ def plot(examples: list[dict], proposals: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for system in ("honing", "gepa"):
-        rs = sorted((r for r in examples if r["system"] == system and "timed_out" not in r), key=lambda r: r["examples"])
+        rs = sorted((r for r in examples if r["system"] == system and "timed_out" not in r),
+                    key=lambda r: r["examples"])
         if rs:
             axes[0].loglog([r["examples"] for r in rs], [r["ms_per_evaluation"] for r in rs], "o-", label=system)
-        rs = sorted((r for r in proposals if r["system"] == system and "timed_out" not in r), key=lambda r: r["lm_calls"])
+        rs = sorted((r for r in proposals if r["system"] == system and "timed_out" not in r),
+                    key=lambda r: r["lm_calls"])
         if rs:
             axes[1].loglog([r["lm_calls"] for r in rs], [r["ms_per_proposal_last_10pct"] for r in rs], "o-",
                            label=f"{system}, last 10% of the run")

@@ -234,7 +234,8 @@ def write_section(records: list[dict], table: str, verdicts: list[str], plots: l
     lines = [
         "## Search",
         "",
-        f"`python bench/search.py --seeds {args.seeds} --write` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+        f"`python bench/search.py --seeds {args.seeds} --write` on {time.strftime('%Y-%m-%d')}, "
+        f"{os.cpu_count()} cores, "
         f"load average {loads[0]:.2f}-{loads[-1]:.2f} before the runs (machine kept otherwise idle). "
         f"Budget {first.get('budget')} evaluator calls, {first.get('workers')} workers, simulated reflection model "
         f"with {first.get('lm_latency')} s mean latency, evaluator {first.get('eval_latency')} s, "

@@ -38,8 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import honing as hn  # noqa: E402
 from honing._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord  # noqa: E402
-from honing.store import MemoryStore, RunHeader  # noqa: E402
-from honing.store import SQLiteStore  # noqa: E402
+from honing.store import (  # noqa: E402
+    MemoryStore,
+    RunHeader,
+    SQLiteStore,  # noqa: E402
+)
 
 HEADER = RunHeader(fingerprint="bench", objective=None, background=None, seed_components={"candidate": "x"},
                    candidate_is_str=True)
@@ -107,7 +110,7 @@ def concurrent_costs(n: int, threads: int = 8) -> list[tuple[str, float]]:
             store.open(HEADER, {"config": {}})
             per_thread = n // threads
 
-            def work(t: int) -> None:
+            def work(t: int, store=store, per_thread: int = per_thread) -> None:
                 for i in range(per_thread):
                     store.start_evaluations([(t, f"k{i}")])
                     store.add_evaluation(EvaluationRecord(candidate_id=t, example_key=f"k{i}", split="val",
@@ -194,7 +197,7 @@ def prompt_sizes(n: int) -> list[tuple[str, float, float]]:
             before = _stored_bytes(store.path)
             for record in prompts:
                 blobs: list = []
-                enc = Encoder(lambda h, k, p: blobs.append((h, k, p)))
+                enc = Encoder(lambda h, k, p, out=blobs: out.append((h, k, p)))
                 params = proposal_params(record, enc, store._packer if packer else None)  # noqa: SLF001
                 store._write([("INSERT INTO proposals (id, kind, parent_ids, components, prompt, reply, child_id, "  # noqa: SLF001
                                "accepted, reason, parent_score, child_score, minibatch_keys, prompt_tokens, "

@@ -52,7 +52,8 @@ def run_honing(args: argparse.Namespace, store: str = "sqlite") -> dict:
     wall = time.perf_counter() - started
     calls, busy = counter.snapshot()
     return {
-        "engine": "honing" if store == "sqlite" else "honing (memory store)", "wall_clock_s": wall, "evaluator_calls": calls, "budget": args.budget,
+        "engine": "honing" if store == "sqlite" else "honing (memory store)", "wall_clock_s": wall,
+        "evaluator_calls": calls, "budget": args.budget,
         "best_score": result.best_score, "utilization": busy / (wall * args.workers),
         "proposals": len(result.proposals), "candidates": len(result.candidates),
     }

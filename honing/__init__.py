@@ -14,8 +14,8 @@ from ._config import (
     EngineConfig,
     GEPAConfig,
     MergeConfig,
-    ReflectionConfig,
     RefinerConfig,
+    ReflectionConfig,
     TrackingConfig,
 )
 from ._errors import HoningError
@@ -36,6 +36,8 @@ from ._stopping import (
     StopFile,
     Timeout,
 )
+from .llm import LM, Completion, LMError, LocalLM, lm
+from .sandbox import ExecutionResult, run_code
 from .store import (
     EvaluatorChangedError,
     MemoryStore,
@@ -47,8 +49,6 @@ from .store import (
     StoreMismatchError,
     StoreReadOnlyError,
 )
-from .sandbox import ExecutionResult, run_code
-from .llm import LM, Completion, LMError, LocalLM, lm
 
 __version__ = "0.1.0"
 

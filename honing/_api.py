@@ -148,7 +148,8 @@ def _adapter(config: Config, evaluator: Any, batch_evaluator: Any, *, mode: str,
         from ._batching import BatchEvaluator
         batch = BatchEvaluator(batch_evaluator, max_batch=eng.workers)
     return EvaluatorAdapter(
-        evaluator if batch is None else batch_evaluator, takes_example=mode != "single", candidate_is_str=is_str, str_key=STR_CANDIDATE_KEY,
+        evaluator if batch is None else batch_evaluator, takes_example=mode != "single", candidate_is_str=is_str,
+        str_key=STR_CANDIDATE_KEY,
         capture_stdio=eng.capture_stdio, raise_on_exception=eng.raise_on_exception,
         failure_score=eng.failure_score, best_example_evals_k=eng.best_example_evals_k, batch=batch,
     )

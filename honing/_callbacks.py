@@ -18,7 +18,8 @@ evaluated has been recorded. Errors are never swallowed.
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ._errors import HoningError
 

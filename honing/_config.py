@@ -185,7 +185,8 @@ class EngineConfig(_Config):
                 _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
                        f"EngineConfig.{name} must be a positive integer or None, got {value!r}")
         _check(isinstance(self.stop_grace_s, (int, float)) and not isinstance(self.stop_grace_s, bool)
-               and self.stop_grace_s >= 0, f"EngineConfig.stop_grace_s must be a number >= 0, got {self.stop_grace_s!r}")
+               and self.stop_grace_s >= 0,
+               f"EngineConfig.stop_grace_s must be a number >= 0, got {self.stop_grace_s!r}")
         for name in ("timeout_s", "max_cost_usd", "evaluation_timeout_s"):
             _positive_or_none("EngineConfig", name, getattr(self, name))
         _check(self.frontier_type in FRONTIER_TYPES,

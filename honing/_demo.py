@@ -43,7 +43,7 @@ class _LoadWatch:
             if value is not None:
                 self.samples.append(value)
 
-    def __enter__(self) -> "_LoadWatch":
+    def __enter__(self) -> _LoadWatch:
         self._thread.start()
         return self
 
@@ -66,6 +66,7 @@ def _local_lm(threads: int | None) -> Any:
 def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: float | None = None,
              run_dir: str | None = None, threads: int | None = None) -> int:
     import honing as hn
+
     from .llm import DEFAULT_REFLECTION_MODEL, _model_files
     from .llm._threads import other_load, usable_cores
 

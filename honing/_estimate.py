@@ -47,7 +47,8 @@ class RunEstimate:
 
     def summary(self) -> str:
         text = (f"budget of {self.max_metric_calls} evaluator calls: the seed takes {self.seed_calls}, then "
-                f"{_span(self.proposals_min, self.proposals_max)} proposals (each costs {_calls(self.calls_per_rejected)} "
+                f"{_span(self.proposals_min, self.proposals_max)} proposals "
+                f"(each costs {_calls(self.calls_per_rejected)} "
                 f"if rejected, up to {_calls(self.calls_per_accepted)} if accepted)")
         if self.cost_usd_max is not None:
             text += (f"; reflection LM {self.model}: about ${self.cost_usd_min:.4f} to ${self.cost_usd_max:.4f} "

@@ -125,7 +125,8 @@ class GEPACallbackBridge:
             self._merge_events(record, view)
         else:
             self._reflection_events(record, view)
-        self._emit("on_state_saved", iteration=self._iteration, run_dir=getattr(self.link.engine.store, "run_dir", None))
+        run_dir = getattr(self.link.engine.store, "run_dir", None)
+        self._emit("on_state_saved", iteration=self._iteration, run_dir=run_dir)
         self._emit("on_iteration_end", iteration=self._iteration, state=state, proposal_accepted=bool(record.accepted))
 
     def on_accept(self, record: Any) -> None:
@@ -199,7 +200,8 @@ class GEPACallbackBridge:
             self._maybe_valset_evaluated(record.child_id)
             self._front_changed(self.link.engine.board.front)
             view = _Indices(self.link.engine.board)
-            self._emit("on_candidate_accepted", iteration=self._iteration, new_candidate_idx=view.of.get(record.child_id),
+            self._emit("on_candidate_accepted", iteration=self._iteration,
+                       new_candidate_idx=view.of.get(record.child_id),
                        new_score=record.child_score, parent_ids=[view.of.get(p) for p in record.parent_ids])
         elif record.kind != "merge":
             self._emit("on_candidate_rejected", iteration=self._iteration, old_score=record.parent_score,

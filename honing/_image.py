@@ -145,24 +145,24 @@ class Image:
 
     # -- alternative constructors ---------------------------------------------
     @classmethod
-    def _build(cls, data: bytes, mime: str | None) -> "Image":
+    def _build(cls, data: bytes, mime: str | None) -> Image:
         image = cls.__new__(cls)
         image._set(data, mime)
         return image
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike) -> "Image":
+    def from_path(cls, path: str | os.PathLike) -> Image:
         return cls._build(*_read_path(path))
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview, mime_type: str | None = None) -> "Image":
+    def from_bytes(cls, data: bytes | bytearray | memoryview, mime_type: str | None = None) -> Image:
         """Encoded image bytes (PNG, JPEG, GIF, WebP; other formats are re-encoded with Pillow)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"Image.from_bytes() needs bytes, got {type(data).__name__}")
         return cls._build(bytes(data), mime_type)
 
     @classmethod
-    def from_pil(cls, pil: Any, format: str = "PNG") -> "Image":
+    def from_pil(cls, pil: Any, format: str = "PNG") -> Image:
         """Encode a PIL image (PNG by default, lossless; ``format="JPEG"`` for photos)."""
         _require_pillow("build an Image from a PIL image")
         if not _is_pil_image(pil):
@@ -177,7 +177,7 @@ class Image:
         raise ValueError(f"Image.from_pil(format=...) must be 'PNG' or 'JPEG', got {format!r}")
 
     @classmethod
-    def from_base64(cls, text: str, mime_type: str | None = None) -> "Image":
+    def from_base64(cls, text: str, mime_type: str | None = None) -> Image:
         """Bare base64 (standard or URL-safe, whitespace allowed) or a ``data:image/...;base64,`` URL."""
         if not isinstance(text, str):
             raise TypeError(f"Image.from_base64() needs a str, got {type(text).__name__}")

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from ._workers import WorkerPool
 from .llm._base import LM, Completion, LMError

@@ -26,8 +26,8 @@ import os
 import shutil
 import threading
 import time
-from typing import Any, Literal, TextIO
 from collections.abc import Callable
+from typing import Any, Literal, TextIO
 
 from ._log import StdioCapture
 from ._logging import add_line_writer, remove_line_writer

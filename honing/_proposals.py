@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ._config import ReflectionConfig
+from ._rebase import rebase
 from ._records import SINGLE_TASK_KEY, CandidateRecord, EvaluationRecord, LMUsage, ProposalKind, ProposalRecord
 from ._reflection import (
     ReflectionExample,
@@ -24,7 +26,6 @@ from ._reflection import (
     parse_reflection_reply,
     wants_follow_up,
 )
-from ._rebase import rebase
 from ._render import render_side_info
 from ._reply_watch import reflection_reply_hints
 from ._scoreboard import ScoreBoard

@@ -13,8 +13,8 @@ hunk conflicts, there is no rebase and the child is judged as written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from difflib import SequenceMatcher
-from typing import Mapping
 
 
 def merge3(base: str, ours: str, theirs: str) -> str | None:

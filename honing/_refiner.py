@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._config import ConfigError, RefinerConfig
-from ._evaluation import EvaluatorAdapter, Outcome
+from ._evaluation import Outcome
 from ._reflection import parse_reflection_reply
 from ._render import render_side_info
 

@@ -19,7 +19,6 @@ instead of guessing.
 from __future__ import annotations
 
 import ast
-
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -349,7 +348,8 @@ def parse_reflection_reply(reply: str, current_text: str) -> ParsedReply:
     if _is_python(current_text) and not _is_python(bare):
         # Code stays code: an unfenced reply to a program that is not itself a program is prose
         # (often a diagnosis cut off by the token limit), not a candidate.
-        return ParsedReply(None, "none", "no fenced block, and the bare reply is not valid Python like the current text")
+        return ParsedReply(None, "none",
+                           "no fenced block, and the bare reply is not valid Python like the current text")
     return _finish(bare, current_text, "rewrite")
 
 

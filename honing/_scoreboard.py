@@ -235,7 +235,8 @@ class ScoreBoard:
     def val_objective_scores(self, candidate_id: int) -> dict[str, dict[str, float]]:
         with self._lock:
             evals = self._evals.get(candidate_id, {})
-            return {k: dict(evals[k].objective_scores) for k in self.val_keys if k in evals and evals[k].objective_scores}
+            return {k: dict(evals[k].objective_scores) for k in self.val_keys
+                    if k in evals and evals[k].objective_scores}
 
     def objective_means(self, candidate_id: int) -> dict[str, float]:
         """Each reported objective's (weighted) mean over the validation examples that reported it."""

@@ -10,8 +10,8 @@ it is enforced at every evaluator call (see ``_budget``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ import math
 import threading
 from typing import Any
 
-
 STALE = 0.5  # the chance, kept to, that a proposal's parent is replaced while the proposal runs
 
 

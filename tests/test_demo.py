@@ -79,7 +79,8 @@ def test_a_busy_machine_is_named_in_the_report(tmp_path, capsys):
     _demo.run_demo(budget=2, reflection_lm=lm, run_dir=str(tmp_path / "run"), timeout_s=60)
     out = capsys.readouterr().out
     assert "no candidate beat the seed" in out
-    assert "machine was busy" not in out and "cores busy" not in out  # a scripted (or hosted) LM is not slowed by a busy machine
+    # a scripted (or hosted) LM is not slowed by a busy machine
+    assert "machine was busy" not in out and "cores busy" not in out
     result = _Result()
     _demo._summary(result, 200.0, busy=1.7, cores=2, local=True)
     out = capsys.readouterr().out

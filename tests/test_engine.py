@@ -42,7 +42,8 @@ def test_dict_seed_gives_the_evaluator_a_dict():
 
 def test_fitness_fn_is_the_evaluator_and_both_is_an_error():
     evaluator = CountingEvaluator()
-    result = hn.optimize_anything(seed_candidate="@", fitness_fn=evaluator, config=config(growing_lm(), max_metric_calls=3))
+    result = hn.optimize_anything(seed_candidate="@", fitness_fn=evaluator,
+                                  config=config(growing_lm(), max_metric_calls=3))
     assert result.total_metric_calls == 3
     with pytest.raises(TypeError, match="not both"):
         hn.optimize_anything("@", evaluator, fitness_fn=evaluator, config=config(growing_lm()))
@@ -201,7 +202,8 @@ def test_seeded_sequential_runs_are_deterministic():
         cfg = config(lm, max_metric_calls=40, parallel=False, seed=3)
         result = hn.optimize_anything("@", lambda c, ex: (c.count("@") * ex) % 5 / 5, dataset=[1, 2, 3, 4, 5],
                                       config=cfg)
-        return [(p.parent_ids, p.minibatch_keys, p.child_score, p.accepted) for p in result.proposals], result.best_score
+        proposals = [(p.parent_ids, p.minibatch_keys, p.child_score, p.accepted) for p in result.proposals]
+        return proposals, result.best_score
 
     assert run() == run()
 
@@ -252,7 +254,8 @@ def test_images_in_side_info_reach_the_lm_as_image_parts():
 
     lm = growing_lm()
     hn.optimize_anything("@", evaluate, config=config(lm, max_metric_calls=2))
-    parts = [part for messages in lm.prompts for m in messages if isinstance(m["content"], list) for part in m["content"]]
+    parts = [part for messages in lm.prompts for m in messages if isinstance(m["content"], list)
+             for part in m["content"]]
     assert any(part.get("type") == "image_url" for part in parts)
 
 

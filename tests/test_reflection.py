@@ -238,7 +238,8 @@ def test_a_bare_prose_reply_to_a_program_is_not_a_candidate():
              "than 0 and 2 fails. The fix is to multiply x by itself instead of by two, which")
     parsed = parse_reflection_reply(prose, current)
     assert parsed.text is None and "not valid Python" in parsed.error
-    assert parse_reflection_reply("def f(x):\n    return x * x\n", current).text.strip() == "def f(x):\n    return x * x"
+    parsed = parse_reflection_reply("def f(x):\n    return x * x\n", current)
+    assert parsed.text.strip() == "def f(x):\n    return x * x"
 
 
 # -- the compact layout for small local models ----------------------------------------------------

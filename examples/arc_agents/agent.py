@@ -19,7 +19,8 @@ deterministic given its inputs and the replies (no randomness in the prompts it 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import honing as hn
 

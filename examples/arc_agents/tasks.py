@@ -8,7 +8,7 @@ task), so the demonstrations are always consistent with the test pair.
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 Grid = list[list[int]]
 

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         name = "TPE" if out["reference_method"] == "tpe" else "random search"
         print(f"{'function':<20} {'candidate gap':>14} {name + ' gap':>18}  verdict")
         for key, verdict in out["verdicts"].items():
-            print(f"{key:<20} {out['per_function'][key]['gap']:>14.4g} {out['reference'][key]['gap']:>18.4g}  {verdict}")
+            ours, theirs = out["per_function"][key]["gap"], out["reference"][key]["gap"]
+            print(f"{key:<20} {ours:>14.4g} {theirs:>18.4g}  {verdict}")
         print(f"candidate vs {name}: {out['wins']} wins / {out['ties']} ties / {out['losses']} losses "
               f"(mean score {name} {out['reference_mean']:.4f})")
     _common.print_run(out)

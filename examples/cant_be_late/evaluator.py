@@ -45,7 +45,7 @@ ClusterType.ON_DEMAND or ClusterType.NONE (already defined; do not import anythi
 - Every start or switch of a machine costs `restart_overhead` hours of billed time without progress.
 - Score = -(cost in $) - 100 if the deadline is missed. Missing a deadline is far worse than paying for
   on-demand; among strategies that never miss, cheaper is better. Switching back and forth wastes overhead.
-"""
+"""  # noqa: E501 (the prompt text is kept as the LM sees it)
 
 
 def _driver() -> str:

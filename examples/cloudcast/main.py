@@ -53,7 +53,8 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _common.parser("Evolve a multi-cloud broadcast routing algorithm with honing.",
-                            budget=DEFAULT_BUDGET, timeout=900.0, seed_help="engine seed and topology/job generation seed")
+                            budget=DEFAULT_BUDGET, timeout=900.0,
+                            seed_help="engine seed and topology/job generation seed")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, timeout_s=args.timeout)
     if out["best_candidate"] != evaluator.SEED:

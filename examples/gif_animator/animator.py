@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, Callable, TypedDict
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 import honing as hn
 

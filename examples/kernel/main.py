@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, timeout_s=args.timeout, force_cpu=args.cpu)
     print("\nbest candidate:\n" + out["best_candidate"])
-    for kernel, ((b, bi), (o, oi)) in out.get("per_kernel", {}).items():
+    for kernel, ((b, _), (o, oi)) in out.get("per_kernel", {}).items():
         print(f"{kernel}: {b:.3f} -> {o:.3f}  ({oi.get('result') or oi.get('error')})")
     _common.print_run(out)
     unit = "mean speed score (1.0 = NumPy reference speed)" if out["variant"] == "cpu" else "speedup over PyTorch"

@@ -53,7 +53,8 @@ def _markers(r: random.Random):
     b, groups, c = r.randint(3, 6), r.randint(4, 10), r.randint(2, 7)
     a = b * groups
     return (f"A teacher splits {a} students into groups of {b}. Each group receives {c} boxes of markers. "
-            "How many boxes of markers are handed out?", groups * c, f"{a} / {b} = {groups}; {groups} x {c} = {groups * c}")
+            "How many boxes of markers are handed out?", groups * c,
+            f"{a} / {b} = {groups}; {groups} x {c} = {groups * c}")
 
 
 def _tank(r: random.Random):

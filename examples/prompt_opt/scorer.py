@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _NUMBER = r"-?\$?\s*\d[\d,]*(?:\.\d+)?"
 _MARKED = [

@@ -15,7 +15,8 @@ worker process or a Ray task exactly as they do on a thread.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 from .._errors import HoningError
 from .._evaluation import EvaluatorError, Outcome

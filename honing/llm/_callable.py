@@ -10,7 +10,8 @@ reply shapes those libraries return are reduced to text here, in one place.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._base import Completion, LMError, Message, has_images, messages_to_text
 

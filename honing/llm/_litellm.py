@@ -11,7 +11,6 @@ gives ``cost_usd=None`` ("unknown"), never an exception mid-run.
 from __future__ import annotations
 
 import os
-
 import threading
 import time
 from types import ModuleType

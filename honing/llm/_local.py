@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._base import Completion, LMError, Message
 from . import _local_runtime
+from ._base import Completion, LMError, Message
 from ._hints import PromptProfile, current_reply_hints
 from ._local_runtime import CallCancelled, CallStatus, Reply, Runtime, RuntimeOptions, Speculation
 from ._local_trim import CHARS_PER_TOKEN, content_text, estimate_tokens, trim_messages
@@ -235,7 +235,7 @@ class LocalLM:
         temperature: float | None = None,
         seed: int | None = None,
         timeout_s: float | None = None,
-    ) -> "LocalLM":
+    ) -> LocalLM:
         """A copy with other sampling settings that shares this one's loaded model and activity."""
         other = copy.copy(self)
         if max_tokens is not None:

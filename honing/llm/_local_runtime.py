@@ -21,9 +21,10 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ._base import LMError
 
@@ -148,7 +149,7 @@ class Runtime:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path, options: RuntimeOptions) -> "Runtime":
+    def load(cls, path: Path, options: RuntimeOptions) -> Runtime:
         """Load ``path`` into a new llama.cpp runtime (seconds for the 1.5B model)."""
         x = _xllamacpp()
         params = x.CommonParams()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -107,7 +106,7 @@ class OpenAICompatibleLM:
             raise LMError(message) from exc
         except urllib.error.URLError as exc:  # refused, DNS, TLS, timeout while connecting
             raise TransientLMError(f"cannot reach {where}: {exc.reason}") from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise TransientLMError(f"{where} did not answer within {self.timeout_s:g} s") from exc
         except (http.client.HTTPException, ConnectionError) as exc:  # dropped mid-reply
             raise TransientLMError(f"connection to {where} failed: {type(exc).__name__}: {exc}") from exc

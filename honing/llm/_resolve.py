@@ -63,7 +63,8 @@ def resolve_lm(spec: Any, **options: Any) -> LM:
     if isinstance(spec, dict):
         missing = [k for k in ("base_url", "model") if not spec.get(k)]
         if missing:
-            raise ValueError(f"an endpoint dict needs {' and '.join(repr(k) for k in missing)}; got keys {sorted(spec)}")
+            needed = " and ".join(repr(k) for k in missing)
+            raise ValueError(f"an endpoint dict needs {needed}; got keys {sorted(spec)}")
         return _hosted(_openai_compatible, {**spec, **options})
     if callable(spec):
         return CallableLM(spec, **options)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._base import LM, Completion, LMError, Message, TransientLMError
 

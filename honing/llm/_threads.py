@@ -110,7 +110,7 @@ def recent_other_load(window_s: float = 1.0) -> float | None:
     if second is None or second[1] <= first[1]:
         return None
     share = (second[0] - first[0]) / (second[1] - first[1])  # of all CPUs in the machine
-    machine_cores = max(1, os.cpu_count() or cores)
+    machine_cores = max(1, os.cpu_count() or 1)
     return max(0.0, share * machine_cores - own / window_s)
 
 

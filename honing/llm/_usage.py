@@ -88,7 +88,7 @@ class UsageMeter:
         self._lock = threading.Lock()
         self._usage = state["usage"]
 
-    def metered(self, lm: Any) -> "MeteredLM":
+    def metered(self, lm: Any) -> MeteredLM:
         """``lm`` wrapped so that each of its completions is added to this meter."""
         return MeteredLM(lm, self)
 

@@ -68,7 +68,8 @@ class Limits:
         for name, value in (("max_bytes", max_bytes), ("max_depth", max_depth), ("max_int_bytes", max_int_bytes),
                             ("max_decimal_chars", max_decimal_chars), ("max_collisions", max_collisions),
                             ("max_seconds", max_seconds),
-                            ("memory_budget", max(32 << 20, 16 * max_bytes) if memory_budget is None else memory_budget)):
+                            ("memory_budget",
+                             max(32 << 20, 16 * max_bytes) if memory_budget is None else memory_budget)):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -125,7 +125,8 @@ def verdict(c: Collected, options: Options, entry_point: str | None, cgroup: Cal
                      "creating a process or thread failed at least once")
     signum = exit_.get("signal") if exit_ else None
     code = exit_.get("exit") if exit_ else None
-    killed = c.timed_out or c.cpu_exceeded is not None or isinstance(signum, int) or (exit_ is None and c.returncode < 0)
+    killed = (c.timed_out or c.cpu_exceeded is not None or isinstance(signum, int)
+              or (exit_ is None and c.returncode < 0))
     sig_name = "SIGKILL" if c.timed_out or c.cpu_exceeded is not None else None
     common: dict[str, Any] = dict(
         stdout=c.stdout.text(), stderr=c.stderr.text(), duration=c.duration, timed_out=c.timed_out,

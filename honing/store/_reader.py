@@ -186,7 +186,7 @@ class RunReader:
             self._views = RunViews(self.frontier_type, legacy=not self._has_admissions)
         views = self._views
         new = 0
-        for seq, cid, parents, origin, proposal_id, created_at in self._rows(conn, "candidates", _CANDIDATE_INFO):
+        for _seq, cid, parents, origin, proposal_id, created_at in self._rows(conn, "candidates", _CANDIDATE_INFO):
             self.candidate_info[cid] = CandidateInfo(cid, tuple(json.loads(parents)), origin, proposal_id, created_at)
             views.add_candidate(cid, origin)
             new += 1

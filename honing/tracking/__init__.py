@@ -9,7 +9,8 @@ found out only after an expensive run.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._common import RunTracker, flat_params
 from ._log import RunLogger

@@ -13,7 +13,8 @@ builds by hand without one falls back to counting events.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 BEST_TEXT_FILE = "best_candidate.txt"
 BEST_JSON_FILE = "best_candidate.json"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 run_log = logging.getLogger("honing.run")
 reflection_log = logging.getLogger("honing.reflection")

@@ -8,7 +8,8 @@ may have their own active run, so this tracker never touches that state.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._common import RunTracker
 

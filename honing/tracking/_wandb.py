@@ -8,7 +8,8 @@ run that fails validation never creates an empty W&B run. Set
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._common import RunTracker
 

@@ -17,7 +17,8 @@ from ..store import StoreError
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show = subparsers.add_parser("show", help="print a stored run: best candidate, score trajectory, frontier")
     show.add_argument("run_dir", help="the run directory (or its honing.db)")
-    show.add_argument("--full", action="store_true", help="print the best candidate in full (default: cut at 2000 chars)")
+    show.add_argument("--full", action="store_true",
+                      help="print the best candidate in full (default: cut at 2000 chars)")
     show.set_defaults(handler=show_command)
 
     report = subparsers.add_parser("report", help="write a self-contained HTML report of a stored run")

@@ -120,7 +120,8 @@ def overview(reader: RunReader, *, refresh: bool = True) -> dict[str, Any]:
             "objective": header.objective if header else None, "background": header.background if header else None,
             "fingerprint": header.fingerprint if header else None,
             "sessions": sessions, "live": reader.live,
-            "metric_calls": reader.metric_calls, "max_metric_calls": reader.session_config("engine", "max_metric_calls"),
+            "metric_calls": reader.metric_calls,
+            "max_metric_calls": reader.session_config("engine", "max_metric_calls"),
             "pending": len(reader.pending), "proposals": len(proposals),
             "accepted": sum(p.accepted for p in proposals),
             "cost_usd": sum(p.usage.cost_usd or 0.0 for p in reader.proposals),
@@ -151,7 +152,8 @@ def candidate_detail(reader: RunReader, candidate_id: int, limit: int = MAX_STRI
         before = parent.components.get(name, "") if parent is not None else None
         diff[name] = None if before is None else _line_diff(before, text)
     evaluations = [{
-        "key": e.example_key, "split": e.split, "score": _num(e.score), "objective_scores": jsonable(e.objective_scores),
+        "key": e.example_key, "split": e.split, "score": _num(e.score),
+        "objective_scores": jsonable(e.objective_scores),
         "side_info": jsonable(e.side_info, limit), "output": jsonable(e.output, limit), "error": e.error,
         "duration_s": e.duration_s, "cached": e.cached,
     } for e in reader.evaluation_details(candidate_id, limit=max_evaluations)]

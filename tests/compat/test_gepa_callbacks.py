@@ -151,7 +151,7 @@ def test_a_gepa_state_attribute_honing_lacks_is_named():
 
     def stopper(state) -> bool:
         try:
-            state.full_program_trace
+            _ = state.full_program_trace
         except AttributeError as exc:
             seen.append(str(exc))
         return True

@@ -1,8 +1,8 @@
 """End to end: the embedded local model and its OpenAI-compatible endpoint.
 
 The plumbing runs on the 0.5B model (fast, and installed by the README's first
-command): these tests check that calls work, not that answers are good. The endpoint tests at the bottom use a scripted LM
-and need no model.
+command): these tests check that calls work, not that answers are good. The endpoint tests at
+the bottom use a scripted LM and need no model.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import urllib.request
 
 import pytest
 
-from honing.llm import Completion
-from honing.llm import _local, _model_files
+from honing.llm import Completion, _local, _model_files
 from honing.llm._hints import ReplyHints, reply_hints
 from honing.llm._local import CallCancelled, LocalLM, Speculation
 from honing.llm._server import make_server

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 import sys
 from pathlib import Path
 
@@ -129,7 +128,8 @@ class TaskModel:
         self.calls += 1
         if "24 frames" in messages[0]["content"]:
             return fenced(GOOD_CODE)
-        return fenced("from PIL import Image\n\ndef make_gif(path):\n    Image.new('RGB', (50, 50), 'white').save(path, format='GIF')\n")
+        return fenced("from PIL import Image\n\ndef make_gif(path):\n"
+                      "    Image.new('RGB', (50, 50), 'white').save(path, format='GIF')\n")
 
 
 @pytest.mark.filterwarnings("ignore:max_metric_calls")

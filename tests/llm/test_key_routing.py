@@ -30,7 +30,8 @@ def test_an_endpoint_string_does_not_get_the_openai_key(chat_server):
 
 def test_an_explicit_key_goes_where_the_user_says(chat_server):
     resolve_lm(f"{chat_server.base_url}#model", api_key="sk-for-this-host", max_attempts=1).complete(MESSAGES)
-    resolve_lm({"base_url": chat_server.base_url, "model": "m", "api_key": "sk-dict"}, max_attempts=1).complete(MESSAGES)
+    endpoint = {"base_url": chat_server.base_url, "model": "m", "api_key": "sk-dict"}
+    resolve_lm(endpoint, max_attempts=1).complete(MESSAGES)
     assert _auth(chat_server) == ["Bearer sk-for-this-host", "Bearer sk-dict"]
 
 

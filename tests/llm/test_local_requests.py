@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from honing.llm import LMError, LocalLM
-from honing.llm import _local, _local_runtime
+from honing.llm import LMError, LocalLM, _local, _local_runtime
 from honing.llm._hints import ReplyHints, reply_hints
 from honing.llm._local_runtime import CallCancelled, Runtime, RuntimeOptions
 

@@ -145,7 +145,7 @@ def raw(address, data: bytes, timeout: float = 10) -> tuple[int, dict]:
         while True:
             try:
                 part = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not part:
                 break

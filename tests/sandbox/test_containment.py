@@ -119,7 +119,8 @@ def test_environment_is_scrubbed_and_home_is_private():
 
 def test_dns_and_outside_addresses_fail_without_network():
     code = ("import socket\ndef f():\n    out = []\n    for target in (('example.com', 80), ('1.1.1.1', 53)):\n"
-            "        try:\n            socket.create_connection(target, timeout=2).close()\n            out.append('connected')\n"
+            "        try:\n            socket.create_connection(target, timeout=2).close()\n"
+            "            out.append('connected')\n"
             "        except OSError as exc:\n            out.append(type(exc).__name__)\n    return out\n")
     r = run_code(code, "f", timeout=15)
     assert r.ok, r.error

@@ -58,7 +58,8 @@ def test_the_callers_files_are_not_there(project):
 
 def test_the_callers_script_directory_and_sys_path_are_not_there():
     here = os.path.dirname(os.path.abspath(__file__))
-    code = "import os, sys\ndef f(dirs):\n    return [os.path.exists(d) for d in dirs] + [any('tests' in p for p in sys.path)]\n"
+    code = ("import os, sys\ndef f(dirs):\n"
+            "    return [os.path.exists(d) for d in dirs] + [any('tests' in p for p in sys.path)]\n")
     dirs = [here, os.getcwd()]
     r = run_code(code, "f", (dirs,), timeout=10)
     assert r.ok, r.error
@@ -115,7 +116,8 @@ def test_scratch_space_is_size_limited():
 
 
 def test_interpreter_is_read_only():
-    code = "import os\ndef f():\n    try:\n        open(os.__file__, 'a')\n    except OSError as exc:\n        return type(exc).__name__\n"
+    code = ("import os\ndef f():\n    try:\n        open(os.__file__, 'a')\n"
+            "    except OSError as exc:\n        return type(exc).__name__\n")
     r = run_code(code, "f", timeout=10)
     assert r.ok and r.value in ("PermissionError", "OSError"), r.value
 
@@ -151,7 +153,8 @@ def test_readable_path_the_code_cannot_read_gets_a_note(tmp_path):
 
 def test_files_are_copied_into_the_work_directory():
     code = ("import os\ndef f():\n    data = open('input/data.csv').read()\n"
-            "    open('input/data.csv', 'a').write('more')\n    return [os.getcwd(), data, open('raw.bin', 'rb').read()]\n")
+            "    open('input/data.csv', 'a').write('more')\n"
+            "    return [os.getcwd(), data, open('raw.bin', 'rb').read()]\n")
     r = run_code(code, "f", files={"input/data.csv": "a,b\n", "raw.bin": b"\x00\x01"}, timeout=10)
     assert r.ok, r.error
     assert r.value == ["/sandbox", "a,b\n", b"\x00\x01"]
@@ -194,7 +197,8 @@ def test_proc_shows_no_host_process():
 
 
 def test_proc_root_of_the_monitor_is_the_sandbox():
-    code = "import os\ndef f():\n    try:\n        return sorted(os.listdir('/proc/1/root'))\n    except OSError as exc:\n        return type(exc).__name__\n"
+    code = ("import os\ndef f():\n    try:\n        return sorted(os.listdir('/proc/1/root'))\n"
+            "    except OSError as exc:\n        return type(exc).__name__\n")
     r = run_code(code, "f", timeout=10)
     assert r.ok, r.error
     assert r.value == "PermissionError" or "boot" not in r.value

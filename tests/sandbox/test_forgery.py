@@ -107,7 +107,8 @@ def test_object_arrays_are_refused_in_the_sandbox():
 ])
 def test_crafted_values_after_a_clean_exit_are_refused(payload):
     forged = frame(b"R", _codec.encode({"ok": True})) + frame(b"V", _codec.MAGIC + payload)
-    code = "import os\ndef f(frames):\n    for fd in range(3, 64):\n        try:\n            os.write(fd, frames)\n        except OSError:\n            pass\n    os._exit(0)\n"
+    code = ("import os\ndef f(frames):\n    for fd in range(3, 64):\n        try:\n            os.write(fd, frames)\n"
+            "        except OSError:\n            pass\n    os._exit(0)\n")
     start = time.monotonic()
     r = run_code(code, "f", (forged,), timeout=10)
     assert not r.ok and "refused" in r.error, r.error

@@ -39,7 +39,8 @@ def test_system_exit_does_not_escape():
 
 
 def test_concurrent_calls_capture_their_own_output(capsys):
-    code = "import time\ndef f(i):\n    for _ in range(20):\n        print(i)\n        time.sleep(0.001)\n    return i\n"
+    code = ("import time\ndef f(i):\n    for _ in range(20):\n        print(i)\n        time.sleep(0.001)\n"
+            "    return i\n")
     results = {}
 
     def call(i):

@@ -78,7 +78,8 @@ def test_enforced_limits_are_reported():
             Protection.FILE_SIZE_RLIMIT} <= r.enforced
     assert "wall_clock" in r.enforced  # plain strings work too
     if AS_ROOT:
-        assert {Protection.PID_NAMESPACE, Protection.FILESYSTEM, Protection.SECCOMP, Protection.PRIVATE_UID} <= r.enforced
+        expected = {Protection.PID_NAMESPACE, Protection.FILESYSTEM, Protection.SECCOMP, Protection.PRIVATE_UID}
+        assert expected <= r.enforced
     if not (r.enforced >= {Protection.MEMORY_CGROUP, Protection.PIDS_CGROUP}):
         assert any("cgroup" in n for n in r.notes), "a missing cgroup limit must be explained"
 

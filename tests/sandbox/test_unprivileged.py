@@ -9,7 +9,6 @@ system Python 3.10+).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +19,7 @@ import pytest
 
 import honing.sandbox
 from tests.sandbox._helpers import AS_ROOT, linux_only
+
 
 def _system_python() -> str | None:
     """A Python 3.10+ that other users can run (the test interpreter may sit under /root)."""

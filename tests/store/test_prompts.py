@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-
 import random
 import sqlite3
 
-from honing._records import ProposalRecord
 from honing.store import RunReader, SQLiteStore
 from honing.store._prompts import ROTATE_EVERY
 from tests.store._helpers import header, proposal

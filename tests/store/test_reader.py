@@ -88,8 +88,9 @@ def test_the_viewer_and_a_resumed_run_agree_on_the_pool(tmp_path):
     store = SQLiteStore.for_run_dir(tmp_path / "run")
     store.open(header(), {})
     for cid in range(4):
-        store.add_candidate(CandidateRecord(id=cid, components={"candidate": "@" * (cid + 1)}, parents=(0,) if cid else (),
-                                            origin="reflection" if cid else "seed", proposal_id=cid - 1 if cid else None))
+        store.add_candidate(CandidateRecord(id=cid, components={"candidate": "@" * (cid + 1)},
+                                            parents=(0,) if cid else (), origin="reflection" if cid else "seed",
+                                            proposal_id=cid - 1 if cid else None))
         store.add_evaluation(evaluation(cid, "k", cid / 4))
     for pid, child, verdict in ((0, 1, True), (1, 2, False), (2, 3, None)):
         store.add_proposal(ProposalRecord(id=pid, kind="reflection", parent_ids=(0,), components=("candidate",),

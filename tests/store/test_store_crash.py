@@ -38,7 +38,7 @@ def test_sigkill_at_random_moments_never_repeats_or_overspends(tmp_path):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     kills = 0
     deadline = time.monotonic() + 150
-    for attempt in range(8):
+    for _ in range(8):
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         before = len(_lines(log))
         # wait until this attempt is really evaluating, then kill it a random moment later

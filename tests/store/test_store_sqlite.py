@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import os
 import sqlite3
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from honing._records import EvaluationRecord
 from honing.store import (
     MemoryStore,
     RunReader,
@@ -108,7 +106,10 @@ def test_a_repeated_big_trace_is_stored_once(tmp_path):
     trace = "".join(f"step {i}: something happened\n" for i in range(4000))
     assert len(trace) > 100_000
     db = sqlite3.connect(store.path)
-    blobs = lambda: db.execute("SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
+
+    def blobs():
+        return db.execute("SELECT count(*), coalesce(sum(size), 0) FROM blobs").fetchone()
+
     before = blobs()
     store.add_evaluation(evaluation(0, "a", 0.1, side_info={"trace": trace, "score": 1}))
     store.add_evaluation(evaluation(1, "b", 0.7, side_info={"trace": trace, "score": 2}, output=trace))
