@@ -246,7 +246,7 @@ def write_section(records: list[dict], table: str, verdicts: list[str], plots: l
         "",
         *[f"- {v}" for v in verdicts],
         "",
-        *[f"![{p.stem}]({p.relative_to(HERE.parent)})" for p in plots],
+        *[f"![{p.stem}]({p.resolve().relative_to(HERE.parent)})" for p in plots],
     ]
     path = HERE.parent / "BENCHMARKS.md"
     content = path.read_text()
