@@ -128,20 +128,48 @@ def main() -> int:
     parser.add_argument("--skip-gepa", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scaling.json")
     parser.add_argument("--plot", type=Path, help="write the log-log PNG here")
+    parser.add_argument("--report", type=Path, help="only print the tables of a saved JSON file")
+    parser.add_argument("--write", action="store_true", help="update the Scaling section of BENCHMARKS.md")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        report(saved["examples"], saved["proposals"], saved["started"], args)
+        return 0
     if not args.skip_gepa and not GEPA_PYTHON.exists():
         parser.error(f"GEPA venv missing ({GEPA_PYTHON}); run bench/setup_gepa_venv.sh (or pass --skip-gepa)")
     started = time.strftime("%Y-%m-%d %H:%M")
     by_examples = sweep([(int(n), 50) for n in args.examples.split(",") if n], args)
     by_proposals = sweep([(10, int(n)) for n in args.proposals.split(",") if n], args)
-    print("\nValidation examples (50 proposals each):\n" + table(by_examples, "examples"))
-    print("\nProposals (10 validation examples):\n" + table(by_proposals, "proposals_asked"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"started": started, "examples": by_examples, "proposals": by_proposals}, indent=1))
+    report(by_examples, by_proposals, started, args)
+    return 0
+
+
+def report(by_examples: list[dict], by_proposals: list[dict], started: str, args: argparse.Namespace) -> None:
+    tables = ("Validation examples (50 proposals each):\n\n" + table(by_examples, "examples")
+              + "\n\nProposals (10 validation examples):\n\n" + table(by_proposals, "proposals_asked"))
+    print(tables)
     if args.plot:
         plot(by_examples, by_proposals, args.plot)
         print(f"wrote {args.plot}")
-    return 0
+    if args.write:
+        section = (f"## Scaling\n\n`python bench/scaling.py --write` started {started}, {os.cpu_count()} cores; an "
+                   "instant scripted LM and an instant evaluator, so only each engine's own bookkeeping is timed "
+                   "(honing writes its SQLite store, GEPA runs without a run dir). The load average before each run "
+                   "is in the last column.\n\n" + tables + "\n")
+        if args.plot:
+            section += f"\n![scaling]({args.plot.resolve().relative_to(HERE.parent)})\n"
+        path = HERE.parent / "BENCHMARKS.md"
+        content = path.read_text()
+        start = content.find("## Scaling\n")
+        if start == -1:
+            content = content.rstrip() + "\n\n" + section
+        else:
+            end = content.find("\n## ", start + 3)
+            content = content[:start] + section + (content[end:] if end != -1 else "")
+        path.write_text(content)
+        print(f"updated {path}")
 
 
 if __name__ == "__main__":
