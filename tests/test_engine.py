@@ -279,9 +279,12 @@ def test_adaptive_width_narrows_while_most_proposals_succeed_and_widens_when_few
     for _ in range(30):
         width.record(True)
     assert width.current() == 1  # the next proposals would mostly build on a parent about to be replaced
-    for _ in range(30):
+    for _ in range(10):
         width.record(False)
-    assert width.current() == 16  # improvements are rare: parallel proposals are independent samples
+    assert width.current() == 1  # about a third still succeed (0.35): one in flight
+    for _ in range(20):
+        width.record(False)
+    assert width.current() >= 8  # improvements are rare: parallel proposals are independent samples
     for _ in range(200):
         width.record(False)
     assert width.current() == 16  # a rate that decays to (almost) nothing is not a division by zero
