@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("_faults_worker.py")
 sys.path.insert(0, str(ROOT))
 
-from honing._evaluator_pool import MAX_ATTEMPTS
-from honing.store import RunReader
+from honing._evaluator_pool import MAX_ATTEMPTS  # noqa: E402 (after the sys.path line above)
+from honing.store import RunReader  # noqa: E402
 
 
 @dataclass
@@ -94,7 +94,7 @@ def run_once(base: Path, name: str, worker_args: list[str], kills: int, window_s
             _, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise SystemExit(f"{name}: a session ran past the {limit_s:g} s limit (a hang)")
+            raise SystemExit(f"{name}: a session ran past the {limit_s:g} s limit (a hang)") from None
         if proc.returncode == 0:
             break
         if proc.returncode != -signal.SIGKILL:

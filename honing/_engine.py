@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from ._budget import Budget
@@ -40,8 +40,8 @@ from ._stopping import RunStatus, stoppers_from_config
 from ._width import Width
 from ._workers import WorkerPool
 from .executors import make_backend
-from .store import RunHeader, Store, StoreFullError, evaluator_identity
 from .llm._base import LM, LMError
+from .store import RunHeader, Store, StoreFullError, evaluator_identity
 from .tracking import make_trackers
 
 logger = logging.getLogger("honing")

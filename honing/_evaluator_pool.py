@@ -24,18 +24,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from typing import Any, Callable
+from typing import Any
 
 from ._budget import Budget
 from ._evaluation import Outcome
 from ._log import LogContext, use_context
 from ._records import EvaluationRecord, Split
 from ._scoreboard import ScoreBoard
-from .store import Store
 from ._workers import Task, WorkerPool
+from .store import Store
 
 Refine = Callable[[int, dict, str, Outcome], Outcome]  # (candidate, components, example key, first outcome)
 

@@ -31,8 +31,8 @@ import hashlib
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ._frontier import _tied
 from ._records import AdmissionRecord, EvaluationRecord
@@ -163,7 +163,8 @@ class ValsetRace:
         if better or leads:
             what = []
             if better:
-                what.append(f"the best mean validation score ({mean:.6g} vs {best_mean if best_mean is None else f'{best_mean:.6g}'})")
+                theirs = best_mean if best_mean is None else f"{best_mean:.6g}"
+                what.append(f"the best mean validation score ({mean:.6g} vs {theirs})")
             if leads:
                 what.append(f"a new best on {len(leads)} frontier point{'s' if len(leads) != 1 else ''}")
             return self._verdict(child_id, proposal_id, True, "admitted: " + " and ".join(what))

@@ -15,8 +15,9 @@ import itertools
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 _STOP = object()
 _current = threading.local()

@@ -119,6 +119,6 @@ def test_identity_of_the_usual_callables():
     assert evaluator_identity(len) == ("builtins.len", None)
     import functools
     assert evaluator_identity(functools.partial(plain)) == evaluator_identity(plain)
-    one = lambda c: 1.0
-    two = lambda c: 2.0
+    one = lambda c: 1.0  # noqa: E731 (lambdas on purpose: their identity is what is tested)
+    two = lambda c: 2.0  # noqa: E731
     assert evaluator_identity(one)[1] != evaluator_identity(two)[1]

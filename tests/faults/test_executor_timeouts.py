@@ -65,8 +65,9 @@ def test_a_ray_executor_timeout_cancels_the_task(tmp_path, monkeypatch):
     monkeypatch.setenv("HONING_TEST_PID_DIR", str(tmp_path))
     root = str(Path(__file__).resolve().parents[2])
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, logging_level="ERROR",
-             log_to_driver=False, runtime_env={"env_vars": {"HONING_TEST_PID_DIR": str(tmp_path),
-                                                            "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
+             log_to_driver=False,
+             runtime_env={"env_vars": {"HONING_TEST_PID_DIR": str(tmp_path),
+                                       "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
     try:
         # The limit counts from when the engine hands the call to Ray, so a cold worker's start (seconds on a
         # busy machine) would count too: start both workers first.

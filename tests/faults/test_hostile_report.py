@@ -78,7 +78,8 @@ def test_the_report_renders_hostile_text_verbatim_and_runs_none_of_it(hostile_ru
         page.on("request", lambda request: requests.append(request.url))
         page.goto(report.as_uri())
         page.wait_for_selector("#best .candidate-text", timeout=15_000)
-        assert page.inner_text("#best .candidate-text") == page.evaluate("HONING_DATA.overview.best.components.candidate")
+        best = page.evaluate("HONING_DATA.overview.best.components.candidate")
+        assert page.inner_text("#best .candidate-text") == best
         assert page.evaluate("HONING_DATA.overview.best.components.candidate") == text
         page.wait_for_selector("#evaluations img.side", timeout=10_000)
         evaluations = page.inner_text("#evaluations")

@@ -7,7 +7,6 @@ resumed run does (unpickling) and the way a viewer does (not unpickling).
 from __future__ import annotations
 
 import dataclasses
-
 import sqlite3
 
 import honing as hn

@@ -170,7 +170,8 @@ def test_honing_run_refuses_a_held_run_in_one_line_and_force_takes_it_over(tmp_p
     server = make_server({"grower": ScriptedLM(lambda prompt: fenced("@" * (longest_run(prompt) + 1)))}, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address[:2]
-    (tmp_path / "scoring.py").write_text("def evaluate(candidate, example):\n    return candidate.count('@') / 100, {}\n")
+    (tmp_path / "scoring.py").write_text(
+        "def evaluate(candidate, example):\n    return candidate.count('@') / 100, {}\n")
     (tmp_path / "seed.txt").write_text("@")
     (tmp_path / "train.json").write_text('[1, 2]')
     run_dir = tmp_path / "run"
@@ -180,7 +181,8 @@ def test_honing_run_refuses_a_held_run_in_one_line_and_force_takes_it_over(tmp_p
     try:
         assert main(argv) == 0
         code = ("import time, sys\nfrom honing.store import SQLiteStore\n"
-                f"s = SQLiteStore({str(run_dir / 'honing.db')!r}); s._writer_lock.acquire(); print('open', flush=True)\n"
+                f"s = SQLiteStore({str(run_dir / 'honing.db')!r}); s._writer_lock.acquire(); "
+                "print('open', flush=True)\n"
                 "time.sleep(120)")
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
         try:
