@@ -23,11 +23,13 @@ from ._logging import install_default_handler
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
 from ._stopping import StopFile
+from .llm._base import LM
+from .llm._model_files import DEFAULT_REFLECTION_MODEL
+from .llm._resolve import ChatLM
 from .store import Store
 
 STR_CANDIDATE_KEY = "candidate"
 GEPA_STOP_FILE = "gepa.stop"
-DEFAULT_REFLECTION_LM = "local/qwen2.5-coder-1.5b"
 
 SideInfo = dict[str, Any]
 Candidate = dict[str, str]  # GEPA's name: named text components
@@ -130,7 +132,8 @@ def _pick_evaluator(evaluator: Any, fitness_fn: Any, batch_evaluator: Any) -> Ca
                         "batch_evaluator=my_batch_eval)")
     if chosen is not None and not callable(chosen):
         raise TypeError(f"the evaluator must be callable, got {type(chosen).__name__}")
-    return chosen
+    picked: Callable[..., Any] | None = chosen
+    return picked
 
 
 def _adapter(config: Config, evaluator: Any, batch_evaluator: Any, *, mode: str, is_str: bool) -> EvaluatorAdapter:
@@ -218,7 +221,7 @@ def _check_stop_condition(config: Config) -> None:
                           "(or max_candidate_proposals, timeout_s, ... or Config(stop_callbacks=...))")
 
 
-def _reflection_lm(config: Config):
+def _reflection_lm(config: Config) -> LM:
     from .llm._resolve import resolve_lm
 
     spec = config.reflection.reflection_lm
@@ -226,17 +229,17 @@ def _reflection_lm(config: Config):
     if spec is None:
         from .llm import _model_files
 
-        if not _model_files.is_installed(DEFAULT_REFLECTION_LM):
+        if not _model_files.is_installed(DEFAULT_REFLECTION_MODEL):
             raise ConfigError(
                 "no reflection_lm was given and the default local model is not installed. Either install it "
                 "(pip install 'honing[local]') or name a model: ReflectionConfig(reflection_lm='openai/gpt-4.1-mini'), "
                 "an OpenAI-compatible endpoint 'http://host:port/v1#model', or any callable prompt -> str."
             )
-        spec = DEFAULT_REFLECTION_LM
+        spec = DEFAULT_REFLECTION_MODEL
     return resolve_lm(spec, **options)
 
 
-def make_litellm_lm(model_name: str, **kwargs: Any):
+def make_litellm_lm(model_name: str, **kwargs: Any) -> ChatLM:
     """GEPA's helper: a model name (and options such as ``temperature``) as a callable ``prompt -> str``."""
     from .llm._resolve import lm
 

@@ -104,7 +104,7 @@ class BatchEvaluator:
             pending.result = result
             pending.done.set()
 
-    def _invoke(self, pairs: list, kwargs: dict[str, Any]) -> list[Any]:
+    def _invoke(self, pairs: list[Any], kwargs: dict[str, Any]) -> list[Any]:
         returned = self.fn(pairs, **kwargs)
         if inspect.isawaitable(returned):
             returned = run_awaitable(returned)

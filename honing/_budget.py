@@ -40,8 +40,3 @@ class Budget:
     def remaining(self) -> int | None:
         with self._lock:
             return None if self.limit is None else max(0, self.limit - self._spent)
-
-    @property
-    def exhausted(self) -> bool:
-        remaining = self.remaining
-        return remaining is not None and remaining <= 0

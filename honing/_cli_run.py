@@ -27,9 +27,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._files import FileError, load_config_file, load_evaluator, load_examples, load_seed
+
+if TYPE_CHECKING:
+    from ._config import Config
 
 log = logging.getLogger("honing.cli")
 
@@ -91,7 +94,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[
     return top, tables, base
 
 
-def build_config(tables: dict[str, dict[str, Any]], source: str = "the config"):
+def build_config(tables: dict[str, dict[str, Any]], source: str = "the config") -> Config:
     """``honing.Config`` from TOML tables named like its sections (unknown names get a hint)."""
     from ._config import Config, EngineConfig, MergeConfig, RefinerConfig, ReflectionConfig, TrackingConfig
 

@@ -20,14 +20,16 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ._errors import HoningError
 from ._templates import template_problem
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
-else:  # pragma: no cover - Python 3.10: type checkers read the decorator from typing_extensions, if at all
+elif TYPE_CHECKING:  # Python 3.10: type checkers read the decorator from typing_extensions (no runtime dependency)
+    from typing_extensions import dataclass_transform
+else:  # pragma: no cover - Python 3.10 at run time: the decorator only informs type checkers
     def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
         return lambda decorator: decorator
 
@@ -163,8 +165,8 @@ class EngineConfig(_Config):
     max_reflection_cost: float | None = None  # GEPA's name for max_cost_usd
     executor: str = "thread"
     ray_address: str | None = None
-    ray_resources: dict | None = None
-    ray_init_kwargs: dict | None = None  # for ray.init(): runtime_env, address, namespace, ...
+    ray_resources: dict[str, Any] | None = None
+    ray_init_kwargs: dict[str, Any] | None = None  # for ray.init(): runtime_env, address, namespace, ...
     progress: bool | None = None
     display_progress_bar: bool | None = None  # GEPA's name for progress
     #: Race minibatch winners on the valset and admit only those that improve the pool (see honing/_race.py);
@@ -317,7 +319,7 @@ class TrackingConfig(_Config):
     mlflow_attach_existing: bool = False
     use_wandb: bool = False
     wandb_api_key: str | None = None
-    wandb_init_kwargs: dict | None = None
+    wandb_init_kwargs: dict[str, Any] | None = None
     wandb_attach_existing: bool = False
     wandb_step_metric: str | None = None
     key_prefix: str = ""
@@ -383,7 +385,7 @@ class Config(_Config):
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     merge: MergeConfig | None = None
     refiner: RefinerConfig | None = None
-    stop_callbacks: Callable | Sequence[Callable] | None = None
+    stop_callbacks: Callable[..., bool] | Sequence[Callable[..., bool]] | None = None
     callbacks: Sequence[Any] | None = None
     store: Any = None
 
@@ -402,10 +404,9 @@ class Config(_Config):
         _check(self.refiner is None or isinstance(self.refiner, RefinerConfig),
                "Config.refiner must be a RefinerConfig, a dict of its fields, or None")
         stops = self.stop_callbacks
-        if stops is not None and callable(stops):
-            stops = (stops,)
-        object.__setattr__(self, "stop_callbacks", tuple(stops or ()))
-        for stopper in self.stop_callbacks:
+        stoppers: tuple[Any, ...] = (stops,) if callable(stops) else tuple(stops or ())
+        object.__setattr__(self, "stop_callbacks", stoppers)
+        for stopper in stoppers:
             _check(callable(stopper), f"Config.stop_callbacks entries must be callable, got {stopper!r}")
         object.__setattr__(self, "callbacks", tuple(self.callbacks or ()))
 
@@ -417,7 +418,8 @@ class Config(_Config):
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly description (callables and objects shown by name)."""
-        return _describe(self)
+        described: dict[str, Any] = _describe(self)
+        return described
 
 
 def _describe(value: Any) -> Any:

@@ -69,7 +69,7 @@ def _demo_measure(cases, timed):
 """
 
 
-def cases(seed: int = 0) -> dict[str, list]:
+def cases(seed: int = 0) -> dict[str, list[Any]]:
     """Small cases for correctness, three lists of 1,000 numbers that are also timed."""
     rng = random.Random(seed)
     return {

@@ -16,16 +16,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ._budget import Budget
 from ._callbacks import CallbackError, Callbacks
 from ._config import Config
-from ._evaluation import EvaluatorAdapter, check_seed_evaluations
-from ._evaluator_pool import EvaluatorPool
+from ._evaluation import EvaluatorAdapter, Outcome, check_seed_evaluations
+from ._evaluator_pool import EvaluatorPool, Refine
 from ._lm_gateway import LMFailed, LMGateway, Stopped
 from ._planner import Planner
 from ._progress import Progress
@@ -36,11 +36,11 @@ from ._reflection import build_seed_generation_messages, parse_reflection_reply
 from ._replay import ReplayState, replay
 from ._result import Result
 from ._scoreboard import ScoreBoard
-from ._stopping import RunStatus, stoppers_from_config
+from ._stopping import RunStatus, Stopper, stoppers_from_config
 from ._width import Width
 from ._workers import WorkerPool
 from .executors import make_backend
-from .llm._base import LM, LMError
+from .llm._base import CHARS_PER_TOKEN, LM, LMError
 from .store import RunHeader, Store, StoreFullError, evaluator_identity
 from .tracking import make_trackers
 
@@ -48,7 +48,6 @@ logger = logging.getLogger("honing")
 
 MAX_CONSECUTIVE_LM_FAILURES = 5
 MAX_IDLE_PROPOSALS = 50  # proposals in a row that produced nothing to evaluate
-CHARS_PER_TOKEN = 3.0  # for sizing prompts to an LM's context window
 # Stops that end in-flight work too (within stop_grace_s); after any other stop (a proposal count, a score
 # reached, no improvement, the cost ceiling) the proposals already in flight finish and are recorded.
 STOP_NOW = frozenset({"timeout", "stop_file", "interrupted", "a callback raised", "reflection LM failing",
@@ -96,7 +95,7 @@ class _Outcome:
     record: ProposalRecord | None
     admission: AdmissionRecord | None = None
     evaluations_started: int = 0
-    race: Future | None = None  # the child's validation race, running in the background
+    race: Future[Any] | None = None  # the child's validation race, running in the background
 
 
 class Engine:
@@ -112,8 +111,9 @@ class Engine:
         self.budget = Budget(eng.max_metric_calls)
         self.lm = LMGateway(lm, stopping=self.stopping, timeout_s=config.reflection.lm_timeout_s)
         self._refiner_lm: LMGateway | None = None  # the refiner's own model, when it has one
-        self.callbacks = Callbacks(list(config.callbacks) + make_trackers(config, self.status))
-        self.stoppers = stoppers_from_config(eng, config.stop_callbacks)
+        self.callbacks = Callbacks(list(config.callbacks or ()) + make_trackers(config, self.status))
+        # Config.__post_init__ turns stop_callbacks (one callable or several) into a tuple.
+        self.stoppers = stoppers_from_config(eng, cast("tuple[Stopper, ...]", config.stop_callbacks))
         size = config.reflection.reflection_minibatch_size or (1 if problem.mode == "single" else 3)
         self.minibatch_size = min(size, len(problem.train))
         self.backend = make_backend(eng)  # where evaluator calls run; budget and cache stay here
@@ -146,15 +146,15 @@ class Engine:
         self._evaluations_done = 0  # recorded by this session (a change to wait for after a proposal found nothing)
         self._hold_at: int | None = None
         self._restart_interrupted = False
-        self._proposal_futures: dict[Future, int] = {}  # proposals writing or judging a child
-        self._race_futures: dict[Future, ProposalRecord] = {}  # their winners' validation races
+        self._proposal_futures: dict[Future[Any], int] = {}  # proposals writing or judging a child
+        self._race_futures: dict[Future[Any], ProposalRecord] = {}  # their winners' validation races
         self._abandoned = 0
         self._pool_stopped_at: float | None = None
         self._since_improvement = 0
         self._best_seen: float | None = None
         self._started = time.monotonic()
 
-    def _make_refiner(self, lm: LM | None):
+    def _make_refiner(self, lm: LM | None) -> Refine | None:
         if self.config.refiner is None:
             return None
         from ._refiner import Refiner
@@ -166,7 +166,7 @@ class Engine:
             gateway = self._refiner_lm = LMGateway(lm, stopping=self.stopping, meter=self.lm.meter,
                                                    timeout_s=self.config.reflection.lm_timeout_s)
 
-        def evaluate(parent_id: int, components: dict[str, str], key: str):
+        def evaluate(parent_id: int, components: dict[str, str], key: str) -> Outcome | None:
             refined = self._new_candidate(components, (parent_id,), "refined", None)
             return self.pool.evaluate_inline(refined.id, key)
 
@@ -424,7 +424,7 @@ class Engine:
         self.callbacks.emit("on_accept" if admitted else "on_reject", record)
 
     # -- pieces handed to the proposer and the worker pool -----------------------
-    def _proposer(self, evaluate) -> Proposer:
+    def _proposer(self, evaluate: Callable[[int, list[str]], dict[str, EvaluationRecord]]) -> Proposer:
         window = getattr(self.lm.lm, "context_window", None)
         max_chars = int((window - 1024) * CHARS_PER_TOKEN) if isinstance(window, int) and window > 2048 else None
         view = ProblemView(objective=self.problem.objective, background=self.problem.background,

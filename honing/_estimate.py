@@ -90,7 +90,7 @@ def estimate_run(
     else:
         train = max(1, train_size)
         separate_val = val_size is not None
-        val = max(1, val_size) if separate_val else train
+        val = max(1, val_size) if val_size is not None else train
         mini = min(minibatch_size or 3, train)
     if train_size is None:
         per_rejected = per_accepted = 1

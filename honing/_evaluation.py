@@ -87,8 +87,8 @@ class CallPlan:
     example: ExampleStyle
     opt_state: bool = False
 
-    def arguments(self, candidate: Any, example: Any, opt_state: Any) -> tuple[tuple, dict[str, Any]]:
-        args: tuple = (candidate, example) if self.example == "positional" else (candidate,)
+    def arguments(self, candidate: Any, example: Any, opt_state: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        args: tuple[Any, ...] = (candidate, example) if self.example == "positional" else (candidate,)
         kwargs: dict[str, Any] = {"example": example} if self.example == "keyword" else {}
         if self.opt_state:
             kwargs["opt_state"] = opt_state
@@ -226,13 +226,13 @@ def run_awaitable(awaitable: Any) -> Any:
     """
     loop = _shared_loop()
     context = contextvars.copy_context()
-    done: concurrent.futures.Future = concurrent.futures.Future()
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-    def finish(task: asyncio.Future) -> None:
+    def finish(task: asyncio.Future[Any]) -> None:
         if task.cancelled():
             done.cancel()
         elif task.exception() is not None:
-            done.set_exception(task.exception())  # type: ignore[arg-type]
+            done.set_exception(task.exception())
         else:
             done.set_result(task.result())
 

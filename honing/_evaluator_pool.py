@@ -37,7 +37,7 @@ from ._scoreboard import ScoreBoard
 from ._workers import Task, WorkerPool
 from .store import Store
 
-Refine = Callable[[int, dict, str, Outcome], Outcome]  # (candidate, components, example key, first outcome)
+Refine = Callable[[int, dict[str, str], str, Outcome], Outcome]  # (candidate, components, example key, first outcome)
 
 #: How many times an evaluation may be started in all (across resumed sessions) before it counts as failed:
 #: an evaluator that kills its process on one example must not make every resume die again.
@@ -102,7 +102,7 @@ class EvaluatorPool:
         ``counter[0]`` (when given) is increased by the number of evaluator runs this call started.
         """
         results: dict[str, EvaluationRecord] = {}
-        waiting: dict[str, Future] = {}
+        waiting: dict[str, Future[Any]] = {}
         claimed: list[Task] = []
         with self._lock:
             for key in dict.fromkeys(keys):

@@ -107,7 +107,7 @@ def load_evaluator(spec: str, base: Path | None = None) -> Callable[..., Any]:
             raise FileError(f"no module {module_name!r} in {folder} or on the Python path "
                             f"(evaluator {spec!r})") from exc
         raise  # the module itself imports something missing: the user's traceback says what
-    function = getattr(module, name, None)
+    function: object = getattr(module, name, None)
     if function is None:
         public = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
         raise FileError(f"module {module_name!r} has no {name!r}; callables there: {', '.join(public) or 'none'}")
@@ -119,6 +119,7 @@ def load_evaluator(spec: str, base: Path | None = None) -> Callable[..., Any]:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     text = _read(path, "config")
     try:
-        return tomllib.loads(text)
+        tables: dict[str, Any] = tomllib.loads(text)
+        return tables
     except tomllib.TOMLDecodeError as exc:
         raise FileError(f"config file {path} is not valid TOML: {exc}") from exc

@@ -32,6 +32,8 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
+IdSet = set[int]  # inside FrontierTracker, ``set`` names its method
+
 FRONTIER_TYPES = ("instance", "objective", "hybrid", "cartesian")
 
 # Scores are floats produced by arbitrary user code; values this close are the
@@ -341,7 +343,7 @@ class FrontierTracker:
             self.version += 1
         return changed
 
-    def _replace_leaders(self, key: str, new: set[int]) -> bool:
+    def _replace_leaders(self, key: str, new: IdSet) -> bool:
         old = self._leaders[key]
         if new == old:
             return False
@@ -364,7 +366,7 @@ class FrontierTracker:
         return MappingProxyType(self._best)
 
     @property
-    def leaders(self) -> Mapping[str, set[int]]:
+    def leaders(self) -> Mapping[str, IdSet]:
         return MappingProxyType(self._leaders)
 
     def members(self) -> frozenset[int]:

@@ -116,8 +116,7 @@ def _leaders(columns: Mapping[Any, Mapping[int, float]]) -> tuple[dict[Any, floa
 
 def _discovery_counts(board: Any, ids: list[int], proposals: Sequence[Any]) -> list[int]:
     """Evaluator calls made before each candidate was accepted (0 for the seed)."""
-    times = sorted(e.created_at for c in board.candidates for e in board.evaluations(c.id).values()
-                   if not getattr(e, "cached", False))
+    times = sorted(e.created_at for c in board.candidates for e in board.evaluations(c.id).values())
     accepted_at = {p.child_id: p.created_at for p in proposals if p.accepted and p.child_id is not None}
     return [bisect.bisect_right(times, accepted_at[cid]) if cid in accepted_at else 0 for cid in ids]
 

@@ -119,8 +119,11 @@ class Image:
     """
 
     __slots__ = ("_data", "_mime", "_hash")
+    _data: bytes
+    _mime: str
+    _hash: str
 
-    def __init__(self, source: Any = None, /, *, path: str | os.PathLike | None = None,
+    def __init__(self, source: Any = None, /, *, path: str | os.PathLike[str] | None = None,
                  base64_data: str | None = None, url: str | None = None, mime_type: str | None = None,
                  media_type: str | None = None) -> None:
         given = [name for name, value in (("a source", source), ("path", path), ("base64_data", base64_data),
@@ -151,7 +154,7 @@ class Image:
         return image
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike) -> Image:
+    def from_path(cls, path: str | os.PathLike[str]) -> Image:
         return cls._build(*_read_path(path))
 
     @classmethod
@@ -225,7 +228,7 @@ class Image:
         pil.load()
         return pil
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).write_bytes(self._data)
 
     # -- value semantics --------------------------------------------------------
@@ -287,7 +290,7 @@ def _b64decode(payload: str) -> bytes:
         raise ValueError(f"not valid base64 image data: {exc}") from None
 
 
-def _read_path(path: str | os.PathLike) -> tuple[bytes, str | None]:
+def _read_path(path: str | os.PathLike[str]) -> tuple[bytes, str | None]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no image file at {str(p)!r}")

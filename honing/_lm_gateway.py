@@ -61,7 +61,8 @@ class LMGateway:
         A proposal takes the slot *before* it chooses its parent, so it plans
         from the freshest frontier the moment the LM can actually serve it.
         """
-        if self._slots is None or getattr(self._held, "depth", 0):
+        depth: int = getattr(self._held, "depth", 0)
+        if self._slots is None or depth:
             yield
             return
         while not self._slots.acquire(timeout=_POLL_S):

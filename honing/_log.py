@@ -19,7 +19,7 @@ import io
 import sys
 import threading
 import warnings
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class LogContext:
@@ -150,7 +150,7 @@ class use_context:
 
     def __init__(self, ctx: LogContext) -> None:
         self._ctx = ctx
-        self._token: contextvars.Token | None = None
+        self._token: contextvars.Token[LogContext | None] | None = None
 
     def __enter__(self) -> LogContext:
         self._token = _next.set(self._ctx)
@@ -167,7 +167,7 @@ class capture:
     def __init__(self, streams: bool = False) -> None:
         self.context = _next.get() or LogContext()
         self._streams = streams
-        self._tokens: tuple | None = None
+        self._tokens: tuple[Any, ...] | None = None
 
     def __enter__(self) -> LogContext:
         self._tokens = (_current.set(self.context), _capture_streams.set(self._streams))

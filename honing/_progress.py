@@ -42,16 +42,16 @@ REDRAW_S = 0.5
 def in_notebook() -> bool:
     """Whether this process is a Jupyter kernel (where tqdm can draw a widget)."""
     try:
-        from IPython import get_ipython  # type: ignore[import-not-found]
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return False
-    shell = get_ipython()
+    shell = get_ipython()  # type: ignore[no-untyped-call]  # IPython leaves it unannotated
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
 def _has_widgets() -> bool:
     try:
-        import ipywidgets  # type: ignore[import-not-found]  # noqa: F401
+        import ipywidgets  # noqa: F401
     except ImportError:
         return False
     return True
@@ -91,7 +91,7 @@ class Progress:
         self._last_draw = -float("inf")
         self._last_line = clock()
         self._bar: Any = None
-        self._redirected: list[tuple[logging.StreamHandler, TextIO]] = []
+        self._redirected: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
         self._lock = threading.Lock()
         self._closed = False
 

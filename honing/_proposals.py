@@ -30,11 +30,11 @@ from ._render import render_side_info
 from ._reply_watch import reflection_reply_hints
 from ._scoreboard import ScoreBoard
 from ._templates import render_template
-from .llm._base import Completion
+from .llm._base import Completion, Message
 from .llm._hints import PromptProfile, reply_hints
 
 MERGE_SUBSAMPLE = 5  # validation examples a merged child is judged on before its race
-_DEFAULT_EDIT_THRESHOLD = ReflectionConfig.__dataclass_fields__["edit_threshold_chars"].default
+_DEFAULT_EDIT_THRESHOLD = ReflectionConfig().edit_threshold_chars
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class Proposer:
         problem: ProblemView,
         scoreboard: ScoreBoard,
         evaluate: Callable[[int, list[str]], dict[str, EvaluationRecord]],
-        complete: Callable[[list[dict]], Completion],
+        complete: Callable[[list[Message]], Completion],
         new_candidate: Callable[[dict[str, str], tuple[int, ...], str, int], CandidateRecord],
         claim: Callable[[int], str | None] = lambda candidate_id: None,
         rebase: bool = True,
@@ -196,7 +196,7 @@ class Proposer:
             error=record.error, objective_scores=dict(record.objective_scores),
         )
 
-    def _messages(self, component: str, components: dict[str, str], examples: list[ReflectionExample]) -> list[dict]:
+    def _messages(self, component: str, components: dict[str, str], examples: list[ReflectionExample]) -> list[Message]:
         current = components[component]
         template = self.config.reflection_prompt_template
         if template is not None:
@@ -244,8 +244,13 @@ class Proposer:
         common = [k for k in self.problem.val_keys
                   if self.board.evaluation(a.id, k) is not None and self.board.evaluation(b.id, k) is not None]
         keys = sorted(rng.sample(common, min(MERGE_SUBSAMPLE, len(common))))
-        best_parent = max(sum(self.board.evaluation(p, k).score for k in keys)  # type: ignore[union-attr]
-                          for p in plan.parent_ids)
+
+        def score(candidate_id: int, key: str) -> float:
+            record = self.board.evaluation(candidate_id, key)
+            assert record is not None  # ``common`` holds only keys both parents were scored on
+            return record.score
+
+        best_parent = max(sum(score(p, k) for k in keys) for p in plan.parent_ids)
         return Draft(plan, child=child, origin="merge", parent_score=best_parent, keys=tuple(keys), usage=_Usage(),
                      strict=False)
 

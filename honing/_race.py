@@ -31,7 +31,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ._frontier import _tied
@@ -208,7 +208,7 @@ class _Lane:
     def update(self) -> int:
         """Take in the examples scored since the last look; returns how many are scored."""
         board = self.board
-        candidates = self._pending
+        candidates: Sequence[str] = self._pending
         self._pending = []
         if board.coverage(self.child) > len(self._seen) + len(candidates):  # a first look (or scored elsewhere)
             candidates = board.val_keys

@@ -50,7 +50,6 @@ class EvaluationRecord:
     output: Any = None
     duration_s: float = 0.0
     error: str | None = None
-    cached: bool = False
     created_at: float = 0.0
 
     @property

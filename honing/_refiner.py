@@ -20,6 +20,7 @@ from ._config import ConfigError, RefinerConfig
 from ._evaluation import Outcome
 from ._reflection import parse_reflection_reply
 from ._render import render_side_info
+from .llm._base import Message
 
 REFINER_COMPONENT = "refiner_prompt"
 
@@ -53,7 +54,7 @@ class Refiner:
     any other (it returns None when there is no budget left or the run stops).
     """
 
-    def __init__(self, *, complete: Callable[[list[dict]], Any],
+    def __init__(self, *, complete: Callable[[list[Message]], Any],
                  evaluate: Callable[[int, dict[str, str], str], Outcome | None], max_refinements: int) -> None:
         self.complete = complete
         self.evaluate = evaluate
@@ -61,7 +62,7 @@ class Refiner:
 
     def refine(self, candidate_id: int, components: dict[str, str], example_key: str, first: Outcome) -> Outcome:
         best, best_components = first, components
-        history: list[dict[str, Any]] = []
+        history: list[Message] = []
         for attempt in range(self.max_refinements):
             task = {k: v for k, v in best_components.items() if k != REFINER_COMPONENT}
             messages = self._messages(components[REFINER_COMPONENT], task, best)
@@ -95,7 +96,7 @@ class Refiner:
                        output=best.output, error=best.error, duration_s=first.duration_s + best.duration_s)
 
     @staticmethod
-    def _messages(refiner_prompt: str, task: dict[str, str], outcome: Outcome) -> list[dict]:
+    def _messages(refiner_prompt: str, task: dict[str, str], outcome: Outcome) -> list[Message]:
         feedback = render_side_info(outcome.side_info, max_total_chars=6000).text
         if len(task) == 1:
             (name, text), = task.items()

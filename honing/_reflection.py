@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from ._image import Image
 from ._render import format_number, render_side_info, truncate_middle
+from .llm._base import Message
 
 __all__ = [
     "ReflectionExample", "ParsedReply", "build_reflection_messages", "build_seed_generation_messages",
@@ -38,7 +39,7 @@ class ReflectionExample:
     """One minibatch evaluation of the current candidate, as shown to the reflection model."""
 
     score: float
-    side_info: dict
+    side_info: dict[str, Any]
     example: Any | None = None  # the training example; None in single-task mode
     output: Any = None
     error: str | None = None
@@ -93,7 +94,7 @@ def build_reflection_messages(
     multimodal: bool = True,
     max_side_info_chars: int = 12_000,
     compact: bool = False,
-) -> list[dict]:
+) -> list[Message]:
     """A system + user message pair asking for an improved ``component``.
 
     ``max_side_info_chars`` is the side-info budget shared by all examples.
@@ -107,7 +108,7 @@ def build_reflection_messages(
     """
     examples = list(examples)
     per_example = max(300, max_side_info_chars // max(1, len(examples)))
-    messages: list[dict] = []
+    messages: list[Message] = []
     for field_chars, share, context_chars in _LEVELS:
         messages = _assemble(component, current_text, all_components, examples, objective, background,
                              allow_edits, multimodal, field_chars, max(150, int(per_example * share)),
@@ -120,7 +121,7 @@ def build_reflection_messages(
 
 
 def build_seed_generation_messages(objective: str | None, background: str | None,
-                                   component: str = "candidate") -> list[dict]:
+                                   component: str = "candidate") -> list[Message]:
     """Ask for a first candidate when the user gave only an objective."""
     sections = []
     if objective:
@@ -139,7 +140,7 @@ def build_seed_generation_messages(objective: str | None, background: str | None
 def _assemble(component: str, current: str, all_components: Mapping[str, str], examples: list[ReflectionExample],
               objective: str | None, background: str | None, allow_edits: bool, multimodal: bool,
               field_chars: int | None, example_chars: int, context_chars: int,
-              intro_chars: int | None, compact: bool = False) -> list[dict]:
+              intro_chars: int | None, compact: bool = False) -> list[Message]:
     fence = _fence_for(current)
     sections: list[str] = []
     if objective:
@@ -254,7 +255,7 @@ def _cut(text: str, limit: int | None) -> str:
     return text if limit is None else truncate_middle(text, limit)
 
 
-def _length(messages: list[dict]) -> int:
+def _length(messages: list[Message]) -> int:
     total = 0
     for message in messages:
         content = message["content"]
@@ -446,7 +447,9 @@ def _pick_block(blocks: list[_Block], ignore_edits: bool) -> str | None:
 # SEARCH/REPLACE edits
 def _parse_edits(text: str) -> tuple[list[tuple[str, str]], str | None]:
     edits: list[tuple[str, str]] = []
-    state, search, replace = "out", [], []
+    state = "out"
+    search: list[str] = []
+    replace: list[str] = []
     for line in text.split("\n"):
         if state == "out":
             if _SEARCH.match(line):

@@ -191,7 +191,7 @@ class _Renderer:
             self._stack.discard(marker)
         return [pad + self._clip(_safe_repr(value))]
 
-    def _items(self, mapping: Mapping) -> list[tuple[Any, Any]]:
+    def _items(self, mapping: Mapping[str, Any]) -> list[tuple[Any, Any]]:
         items = list(mapping.items())
         if len(items) > self.max_items * 2:  # dicts are usually more informative than lists: allow more
             shown = items[: self.max_items * 2]
@@ -234,7 +234,8 @@ class _Renderer:
                 return self._image(Image.from_data_url(value.to_data_url()))
             except Exception:
                 pass
-        if type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__"):
+        # (mypy types the two __repr__ differently, but an unbound class attribute is the same object)
+        if type(value).__repr__ is object.__repr__ and hasattr(value, "__dict__"):  # type: ignore[comparison-overlap]
             public = {k: v for k, v in vars(value).items() if not k.startswith("_")}
             return f"{kind.__name__}(" + ", ".join(f"{k}={_safe_repr(v)}" for k, v in public.items()) + ")"
         return _safe_repr(value)
@@ -260,7 +261,7 @@ class _Renderer:
             return "true" if value else "false"
         return format_number(value)
 
-    def _inline_list(self, value: list) -> bool:
+    def _inline_list(self, value: list[Any]) -> bool:
         """Short lists of scalars read best on one line: ``[1, 2, 3]``."""
         # Classified without _normalise, which would register images that may never be shown.
         def short(v: Any) -> bool:
@@ -272,7 +273,7 @@ class _Renderer:
 
         return all(short(v) for v in value[:200])
 
-    def _inline(self, value: list) -> str:
+    def _inline(self, value: list[Any]) -> str:
         shown = value[: self.max_items * 4]
         parts = []
         for item in shown:

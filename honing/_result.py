@@ -155,7 +155,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["proposals"] = [p.to_dict() for p in self.proposals]
-        return _jsonable(data)
+        jsonable: dict[str, Any] = _jsonable(data)
+        return jsonable
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

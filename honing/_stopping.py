@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._config import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class CostCeiling:
         return status.cost_usd >= self.max_usd
 
 
-def stoppers_from_config(engine, extra: tuple[Stopper, ...]) -> list[tuple[str, Stopper]]:
+def stoppers_from_config(engine: EngineConfig, extra: tuple[Stopper, ...]) -> list[tuple[str, Stopper]]:
     """The named stop conditions a run checks, built-in ones first."""
     found: list[tuple[str, Stopper]] = []
     if engine.max_candidate_proposals is not None:

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-_STOP = object()
 _current = threading.local()
 
 
@@ -41,7 +40,7 @@ class Task:
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.fn = fn
         self.args = args
-        self.future: Future = Future()
+        self.future: Future[Any] = Future()
         self.started_at: float | None = None
         self.abandoned = False
         self.finished = False
@@ -53,7 +52,7 @@ class WorkerPool:
             raise ValueError(f"a worker pool needs at least one thread, got {size}")
         self.size = size
         self.name = name
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()  # None: one thread stops
         self._lock = threading.Lock()
         self._running: set[Task] = set()
         self._threads = 0
@@ -81,7 +80,7 @@ class WorkerPool:
     def _work(self) -> None:
         while True:
             task = self._queue.get()
-            if task is _STOP:
+            if task is None:
                 with self._lock:
                     self._threads -= 1
                 return
@@ -157,4 +156,4 @@ class WorkerPool:
             self._closed = True
             threads = self._threads
         for _ in range(threads):
-            self._queue.put(_STOP)
+            self._queue.put(None)

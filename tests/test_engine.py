@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 import honing as hn
+from honing._records import example_key
 from tests.conftest import ScriptedLM, fenced
 from tests.helpers import CountingEvaluator, growing_lm
 
@@ -92,8 +93,7 @@ def test_generalization_mode_never_shows_valset_content_to_the_lm():
     assert not any("SECRET-VAL" in p for p in prompts)
     assert any("train-item" in p for p in prompts)
     # the best candidate is judged on the valset
-    assert set(result.per_example_scores[0]) == {k for k in result.per_example_scores[0]}
-    assert len(result.per_example_scores[0]) == 4
+    assert set(result.per_example_scores[0]) == {example_key(ex) for ex in val}
 
 
 def test_multi_task_mode_scores_on_the_dataset():

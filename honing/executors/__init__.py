@@ -5,10 +5,12 @@ builds it with :func:`make_backend`. Budget, caching and deduplication stay in
 the parent process whatever the backend, so the guarantees are identical.
 """
 
+from typing import Any
+
 from ._base import BackendError, EvaluationBackend, ThreadBackend, make_backend
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The process and Ray backends pull in multiprocessing/cloudpickle/ray: load them on first use.
     if name == "ProcessBackend":
         from ._process import ProcessBackend

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._errors import HoningError
 from .._evaluation import EvaluatorError, Outcome
 
-Evaluate = Callable[[dict, Any], Outcome]
+Evaluate = Callable[[dict[str, Any], Any], Outcome]
 
 
 class BackendError(HoningError, RuntimeError):
@@ -30,7 +30,7 @@ class BackendError(HoningError, RuntimeError):
 
 @runtime_checkable
 class EvaluationBackend(Protocol):
-    def wrap(self, adapter: Callable[[dict, Any], Outcome]) -> Evaluate:
+    def wrap(self, adapter: Callable[[dict[str, Any], Any], Outcome]) -> Evaluate:
         """A callable ``(components, example) -> Outcome`` that runs ``adapter`` on this backend."""
 
     def close(self) -> None:
@@ -98,7 +98,7 @@ def pack_outcome(adapter: Any, outcome: Outcome, dumps: Callable[[Any], bytes]) 
         return dumps(failed)
 
 
-def acquire_stdio_once(adapter: Any, _state: dict = {}) -> None:  # noqa: B006 - deliberate per-process flag
+def acquire_stdio_once(adapter: Any, _state: dict[str, Any] = {}) -> None:  # noqa: B006 - deliberate per-process flag
     """In a worker process, install the stdout/stderr routers once if the adapter captures stdio.
 
     The parent installs them in ``optimize_anything``; a worker process starts

@@ -33,12 +33,12 @@ from typing import Any
 
 from .._evaluation import Outcome
 from .._workers import current_task
-from ._base import BackendError, acquire_stdio_once, lost_worker_outcome, pack_outcome
+from ._base import BackendError, Evaluate, acquire_stdio_once, lost_worker_outcome, pack_outcome
 
 _POLL_S = 0.1  # how often a waiting call checks whether the engine gave up on it
 
 
-def import_cloudpickle():
+def import_cloudpickle() -> Any:
     try:
         import cloudpickle
     except ImportError as exc:
@@ -103,7 +103,7 @@ class ProcessBackend:
         self._closed = False
         self.restarts = 0
 
-    def wrap(self, adapter: Any):
+    def wrap(self, adapter: Any) -> Evaluate:
         try:
             payload = self._cloudpickle.dumps(adapter)
         except Exception as exc:
@@ -122,7 +122,7 @@ class ProcessBackend:
             if cached is not None and cached[0] is example:
                 return cached[1]
         try:
-            data = self._cloudpickle.dumps(example)
+            data: bytes = self._cloudpickle.dumps(example)
         except Exception as exc:
             raise BackendError(f"executor='process' could not pickle a dataset example ({type(exc).__name__}: "
                                f"{exc}); examples must be picklable, or use executor='thread'") from exc
@@ -154,16 +154,18 @@ class ProcessBackend:
                                                     "This evaluation is recorded as failed and a fresh worker "
                                                     "process was started.")
             slot.loaded.add(token)
-            return pickle.loads(data)
+            outcome: Outcome = pickle.loads(data)
+            return outcome
         finally:
             self._free.put(slot)
 
-    def _result(self, future: Any, slot: _Slot, processes: list) -> bytes:
+    def _result(self, future: Any, slot: _Slot, processes: list[Any]) -> bytes:
         """The worker's answer; if the engine abandons this evaluation meanwhile, its process is killed."""
         task = current_task()
         while True:
             try:
-                return future.result(timeout=None if task is None else _POLL_S)
+                data: bytes = future.result(timeout=None if task is None else _POLL_S)
+                return data
             except FutureTimeout:
                 if task is not None and task.abandoned:
                     running = getattr(slot.executor, "_processes", None) or {}
@@ -204,7 +206,7 @@ class _ProcessEvaluate:
         return self._backend.call(self.adapter, self._token, components, example, *history)
 
 
-def _how_it_died(processes: list, error: BaseException) -> str:
+def _how_it_died(processes: list[Any], error: BaseException) -> str:
     for process in processes:
         process.join(timeout=2)
         code = process.exitcode

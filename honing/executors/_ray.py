@@ -31,12 +31,12 @@ from typing import Any
 
 from .._evaluation import EvaluatorError, Outcome
 from .._workers import current_task
-from ._base import BackendError, acquire_stdio_once, lost_worker_outcome, pack_outcome
+from ._base import BackendError, Evaluate, acquire_stdio_once, lost_worker_outcome, pack_outcome
 
 logger = logging.getLogger("honing.executors")
 
 
-def import_ray():
+def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
@@ -48,7 +48,7 @@ def import_ray():
 _adapters: dict[str, Any] = {}
 
 
-def _ray_evaluate(token: str, boxed_ref: list, components: dict[str, str], example: Any, *history: Any) -> bytes:
+def _ray_evaluate(token: str, boxed_ref: list[Any], components: dict[str, str], example: Any, *history: Any) -> bytes:
     import ray
     from ray import cloudpickle
 
@@ -98,8 +98,8 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, resources: dict | None = None,
-                 init_kwargs: dict | None = None) -> None:
+    def __init__(self, address: str | None = None, resources: dict[str, Any] | None = None,
+                 init_kwargs: dict[str, Any] | None = None) -> None:
         ray = import_ray()
         self._ray = ray
         options = dict(resources or {})
@@ -124,7 +124,7 @@ class RayBackend:
                 "TaskCancelledError")
         self._lost_errors = tuple(getattr(ray.exceptions, name) for name in lost if hasattr(ray.exceptions, name))
 
-    def wrap(self, adapter: Any):
+    def wrap(self, adapter: Any) -> Evaluate:
         try:
             ref = self._ray.put(adapter)
         except Exception as exc:
@@ -164,7 +164,8 @@ class RayBackend:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             return lost_worker_outcome(adapter, f"the Ray worker running this evaluation died: "
                                                 f"{type(err).__name__}: {first_line}")
-        return pickle.loads(data)
+        outcome: Outcome = pickle.loads(data)
+        return outcome
 
     def close(self) -> None:
         self._refs.clear()

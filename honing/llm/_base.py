@@ -16,6 +16,11 @@ from .._errors import HoningError
 
 Message = dict[str, Any]
 
+#: Characters per token, for sizing prompts to a model's context window. Conservative: code and
+#: English run 3.2-4.5 characters per token with these tokenizers, so an estimate at 3.0 rarely
+#: lets an over-long prompt through.
+CHARS_PER_TOKEN = 3.0
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -46,6 +51,9 @@ class LMError(HoningError, RuntimeError):
 
 class TransientLMError(LMError):
     """A failure worth retrying: rate limits, timeouts, dropped connections."""
+
+    #: Seconds the server asked to wait before the next try (HTTP ``Retry-After``), when it said.
+    retry_after_s: float | None = None
 
 
 def messages_to_text(messages: list[Message]) -> str:

@@ -10,7 +10,7 @@ reply shapes those libraries return are reduced to text here, in one place.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._base import Completion, LMError, Message, has_images, messages_to_text
@@ -116,7 +116,7 @@ def _choice_text(choices: Any, depth: int) -> str | None:
     return None if message is None else _try_extract(message, depth + 1)
 
 
-def _parts_text(parts: list[dict]) -> str:
+def _parts_text(parts: Sequence[Any]) -> str:
     return "".join(p.get("text", "") for p in parts if p.get("type") in ("text", "output_text"))
 
 

@@ -186,7 +186,7 @@ class Runtime:
         deadline = None if timeout_s is None else _clock() + timeout_s
         collected = _Collector(status, deadline, stop_at)
         body = dict(request, stream=True, return_progress=True, stream_options={"include_usage": True})
-        if deadline is not None:
+        if timeout_s is not None:  # (so is the deadline)
             body["t_max_predict_ms"] = max(1, int(timeout_s * 1000))
         status.set("reading")
         try:

@@ -10,13 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._base import Message
+from ._base import CHARS_PER_TOKEN, Message
 
 __all__ = ["CHARS_PER_TOKEN", "content_text", "estimate_tokens", "trim_messages"]
 
-#: Conservative: code and English run 3.2-4.5 characters per token with these
-#: tokenizers, so an estimate at 3.0 rarely lets an over-long prompt through.
-CHARS_PER_TOKEN = 3.0
 _MESSAGE_OVERHEAD = 4  # role and template tokens around each message
 _MIN_KEEP = 32  # never cut a message below this many characters
 _MARKER_CHARS = 40  # "\n[... 12345 characters trimmed ...]\n"

@@ -93,7 +93,8 @@ class OpenAICompatibleLM:
         where = f"{self.model} at {self.url}"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return response.read()
+                body: bytes = response.read()
+                return body
         except urllib.error.HTTPError as exc:
             body = _read_quietly(exc)
             message = f"HTTP {exc.code} from {where}: {_server_message(body) or exc.reason}"
@@ -120,10 +121,10 @@ class OpenAICompatibleLM:
             raise LMError(f"{self.model} at {self.url} sent an unexpected reply: {_clip(raw)}")
         if not reply.get("choices"):
             # Some gateways answer 200 with an error object instead of an HTTP error.
-            message = _server_message(raw) or f"no choices in reply: {_clip(raw)}"
+            problem = _server_message(raw) or f"no choices in reply: {_clip(raw)}"
             code = _error_code(reply)
             cls = TransientLMError if code is not None and (code in _RETRYABLE_STATUS or code >= 500) else LMError
-            raise cls(f"{self.model} at {self.url}: {message}")
+            raise cls(f"{self.model} at {self.url}: {problem}")
         choice = reply["choices"][0]
         message = choice.get("message") or {}
         text = _content_text(message.get("content"))
@@ -191,8 +192,8 @@ def _retry_after(value: str | None) -> float | None:
 def _clip(text: Any) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    text = str(text).strip()
-    return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS] + "..."
+    shown = str(text).strip()
+    return shown if len(shown) <= _MAX_ERROR_CHARS else shown[:_MAX_ERROR_CHARS] + "..."
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -22,7 +22,7 @@ send one anywhere else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from ._base import LM, Completion, Message
@@ -167,7 +167,7 @@ def _litellm(model: str, **kwargs: Any) -> LM:
     return LiteLLMLM(model, **kwargs)
 
 
-def _is_lm(obj: Any) -> bool:
+def _is_lm(obj: Any) -> TypeGuard[LM]:
     return not isinstance(obj, type) and callable(getattr(obj, "complete", None))
 
 

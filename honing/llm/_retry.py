@@ -70,7 +70,7 @@ class RetryingLM:
         retry_after = getattr(error, "retry_after_s", None)
         if isinstance(retry_after, (int, float)) and retry_after >= 0:
             return min(float(retry_after), self.max_delay_s)
-        backoff = min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+        backoff: float = min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
         with self._rng_lock:
             factor = 0.5 + 0.5 * self._rng.random()
         return backoff * factor

@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,7 +88,7 @@ def _peer_closed(sock: socket.socket) -> bool:
 class _Watch:
     """Watches a client connection on a thread while the model works; ``on_gone`` runs if it closes."""
 
-    def __init__(self, sock: socket.socket, on_gone) -> None:
+    def __init__(self, sock: socket.socket, on_gone: Callable[[], None]) -> None:
         self.gone = False
         self._sock = sock
         self._on_gone = on_gone
@@ -415,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise RequestError(404, f"model {name!r} is not served here; served: {', '.join(backends)}",
                            "not_found_error", param="model")
 
-    def _turn(self, name: str):
+    def _turn(self, name: str) -> _Turn:
         return _Turn(self.server.turns.get(name), self.connection)
 
 
@@ -470,7 +470,7 @@ def make_server(
     *,
     preload: bool = True,
     allow_hosts: Sequence[str] = (),
-) -> ThreadingHTTPServer:
+) -> _Server:
     """Build (not start) the server; port 0 picks a free one (see ``server_address``).
 
     ``models`` are registered names, ``LocalLM`` instances, or a mapping from a

@@ -99,7 +99,7 @@ def content_length(header: str | None) -> int:
 
 
 # -- field checks ------------------------------------------------------------------
-def _number(body: dict, name: str, low: float, high: float, integer: bool = False) -> None:
+def _number(body: dict[str, Any], name: str, low: float, high: float, integer: bool = False) -> None:
     if name not in body or body[name] is None:
         return
     value = body[name]
@@ -110,12 +110,12 @@ def _number(body: dict, name: str, low: float, high: float, integer: bool = Fals
         raise RequestError(400, f"'{name}' must be between {low:g} and {high:g}, got {value!r:.60}", param=name)
 
 
-def _flag(body: dict, name: str) -> None:
+def _flag(body: dict[str, Any], name: str) -> None:
     if body.get(name) is not None and not isinstance(body[name], bool):
         raise RequestError(400, f"'{name}' must be true or false, got {json.dumps(body[name])[:40]}", param=name)
 
 
-def _check_stop(body: dict) -> None:
+def _check_stop(body: dict[str, Any]) -> None:
     stop = body.get("stop")
     if stop is None or isinstance(stop, str):
         return
@@ -125,7 +125,7 @@ def _check_stop(body: dict) -> None:
                            param="stop")
 
 
-def _check_response_format(body: dict) -> None:
+def _check_response_format(body: dict[str, Any]) -> None:
     fmt = body.get("response_format")
     if fmt is None:
         return
@@ -175,7 +175,7 @@ def _check_message(index: int, message: Any) -> dict[str, Any]:
     return {"role": "system" if role == "developer" else role, "content": text}
 
 
-def _check_allowed(body: dict, allowed: set[str], served: str) -> None:
+def _check_allowed(body: dict[str, Any], allowed: set[str], served: str) -> None:
     for name in body:
         if name in allowed:
             continue
@@ -183,7 +183,7 @@ def _check_allowed(body: dict, allowed: set[str], served: str) -> None:
         raise RequestError(400, f"unsupported parameter '{name}': {reason}", param=name)
 
 
-def check_sampling(body: dict, max_tokens_limit: int) -> None:
+def check_sampling(body: dict[str, Any], max_tokens_limit: int) -> None:
     for name in ("max_tokens", "max_completion_tokens"):
         _number(body, name, 1, max_tokens_limit, integer=True)
     _number(body, "temperature", 0, 100)
@@ -213,7 +213,7 @@ def check_sampling(body: dict, max_tokens_limit: int) -> None:
         raise RequestError(400, "'model' must be a string", param="model")
 
 
-def check_chat(body: dict, *, local: bool, served: str, max_tokens_limit: int) -> list[dict[str, Any]]:
+def check_chat(body: dict[str, Any], *, local: bool, served: str, max_tokens_limit: int) -> list[dict[str, Any]]:
     """Check a chat request; returns its messages in the form the model is given."""
     _check_allowed(body, LOCAL_CHAT if local else PLAIN_CHAT, served)
     messages = body.get("messages")
@@ -230,7 +230,7 @@ def check_chat(body: dict, *, local: bool, served: str, max_tokens_limit: int) -
     return checked
 
 
-def check_completion(body: dict, *, served: str, max_tokens_limit: int) -> None:
+def check_completion(body: dict[str, Any], *, served: str, max_tokens_limit: int) -> None:
     _check_allowed(body, LOCAL_COMPLETIONS, served)
     prompt = body.get("prompt")
     if not isinstance(prompt, str):

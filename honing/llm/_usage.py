@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ._base import Completion, Message
+from ._base import LM, Completion, Message
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class UsageMeter:
 class MeteredLM:
     """An LM that records every completion in a ``UsageMeter`` (other attributes pass through)."""
 
-    def __init__(self, inner: Any, meter: UsageMeter) -> None:
+    def __init__(self, inner: LM, meter: UsageMeter) -> None:
         self.inner = inner
         self.meter = meter
 

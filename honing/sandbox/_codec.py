@@ -304,7 +304,7 @@ class _Decoder:
         return bytes(self.take(n))
 
     def int_(self) -> int:
-        if self.take(1) != b"i":
+        if self.take(1) != b"i":  # type: ignore[comparison-overlap]  # a memoryview equals bytes by content
             raise self.fail("expected an integer")
         n = self.count()
         if n > self.limits.max_int_bytes:
@@ -354,7 +354,7 @@ class _Decoder:
             maxlen = self.value(depth + 1)
             if maxlen is not None and (type(maxlen) is not int or maxlen < 0):
                 raise self.fail("malformed deque")
-            if self.take(1) != b"l":
+            if self.take(1) != b"l":  # type: ignore[comparison-overlap]  # as in int_
                 raise self.fail("malformed deque")
             self.pos -= 1
             return collections.deque(self.value(depth), maxlen)

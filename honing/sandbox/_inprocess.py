@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, TextIO
 
 from ._result import CappedBuffer, ExecutionResult
 
@@ -43,7 +43,7 @@ _SINKS: dict[str, dict[int, CappedBuffer]] = {"stdout": {}, "stderr": {}}
 class _ThreadRoutedStream:
     """Stands in for sys.stdout/sys.stderr; writes from capturing threads go to their buffer."""
 
-    def __init__(self, target: Any, sinks: dict[int, CappedBuffer]) -> None:
+    def __init__(self, target: TextIO, sinks: dict[int, CappedBuffer]) -> None:
         self._target = target
         self._sinks = sinks
 
@@ -78,7 +78,7 @@ def _user_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
-def _execute(code: str, entry_point: str | None, args: tuple, kwargs: dict[str, Any],
+def _execute(code: str, entry_point: str | None, args: tuple[Any, ...], kwargs: dict[str, Any],
              outcome: dict[str, Any]) -> None:
     namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
     try:
@@ -113,7 +113,7 @@ def _execute(code: str, entry_point: str | None, args: tuple, kwargs: dict[str, 
                        traceback=_user_traceback(exc))
 
 
-def run_inprocess(code: str, entry_point: str | None, args: tuple, kwargs: dict[str, Any],
+def run_inprocess(code: str, entry_point: str | None, args: tuple[Any, ...], kwargs: dict[str, Any],
                   timeout: float, max_output_bytes: int) -> ExecutionResult:
     start = time.monotonic()
     _ensure_proxies()

@@ -62,7 +62,7 @@ def _release_uid(uid: int | None) -> None:
             _active_uids.discard(uid)
 
 
-def _encode_arguments(args: tuple, kwargs: dict[str, Any]) -> tuple[bytes, bool]:
+def _encode_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes, bool]:
     """Arguments as codec bytes, or as a pickle when they hold other types (the caller trusts them)."""
     try:
         return _codec.encode((tuple(args), dict(kwargs)), max_bytes=1 << 40, max_depth=1000), False
@@ -85,7 +85,7 @@ def _tempfile_fd() -> int:
     return fd
 
 
-def run_subprocess(code: str, entry_point: str | None, args: tuple, kwargs: dict[str, Any],
+def run_subprocess(code: str, entry_point: str | None, args: tuple[Any, ...], kwargs: dict[str, Any],
                    options: Options) -> ExecutionResult:
     start = time.monotonic()
     try:
@@ -193,7 +193,7 @@ def _run(job: dict[str, Any], options: Options, uid: int | None, cgroup: CallCgr
     return verdict(collected, options, entry_point=job["entry_point"], cgroup=cgroup)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
@@ -203,7 +203,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 class _Pump:
     """Drains the pipes until the runner has exited and every pipe is closed, or time is up."""
 
-    def __init__(self, proc: subprocess.Popen, collected: Collected, sinks: dict[int, CappedBuffer],
+    def __init__(self, proc: subprocess.Popen[bytes], collected: Collected, sinks: dict[int, CappedBuffer],
                  deadline: float, cgroup: CallCgroup, options: Options, uid: int | None) -> None:
         self.proc, self.collected, self.sinks = proc, collected, sinks
         self.deadline, self.cgroup, self.options, self.uid = deadline, cgroup, options, uid

@@ -15,6 +15,7 @@ from __future__ import annotations
 import signal
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +160,8 @@ def verdict(c: Collected, options: Options, entry_point: str | None, cgroup: Cal
     return _from_result_channel(c, options, entry_point, code, fail, common)
 
 
-def _from_result_channel(c: Collected, options: Options, entry_point: str | None, code: int, fail: Any,
+def _from_result_channel(c: Collected, options: Options, entry_point: str | None, code: int,
+                         fail: Callable[..., ExecutionResult],
                          common: dict[str, Any]) -> ExecutionResult:
     if c.result.dropped:
         return fail("return value too large to transfer (over max_result_bytes); return less data "

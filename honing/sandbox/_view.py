@@ -16,6 +16,7 @@ import sys
 import sysconfig
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["InterpreterView", "check_device", "check_readable", "interpreter_view"]
 
@@ -28,7 +29,7 @@ class InterpreterView:
 
 
 _lock = threading.Lock()
-_cache: dict[tuple, InterpreterView] = {}
+_cache: dict[tuple[Any, ...], InterpreterView] = {}
 
 
 def _looks_like_prefix(path: str) -> bool:

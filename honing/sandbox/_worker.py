@@ -10,6 +10,8 @@ Stdlib only: the child imports this file as a top-level module (the caller and t
 import it from the package).
 """
 
+from __future__ import annotations
+
 import builtins
 import os
 import struct
@@ -25,8 +27,18 @@ except ImportError:
 FILENAME = "<sandbox>"
 MAX_TEXT = 32 * 1024  # per error / traceback string sent back
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and importlib.abc cost the child milliseconds to import
+    import importlib.abc
+    import importlib.machinery
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
-def send(fd, tag, payload):
+    Envelope = dict[str, Any]  # {"ok": ..., "error": ..., "traceback": ...}
+    LinecacheEntry = tuple[int, None, list[str], str]
+
+
+def send(fd: int, tag: bytes, payload: bytes) -> None:
     data = tag + struct.pack(">Q", len(payload)) + payload
     view = memoryview(data)
     while view:
@@ -41,10 +53,11 @@ class _PthImports:
     gets them on its first unresolved import, then the import is retried.
     """
 
-    def __init__(self, lines):
+    def __init__(self, lines: Sequence[str]) -> None:
         self.lines = lines
 
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if self not in sys.meta_path:
             return None
         sys.meta_path.remove(self)
@@ -55,7 +68,7 @@ class _PthImports:
                 pass
         for finder in list(sys.meta_path):
             find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find else None
+            spec: importlib.machinery.ModuleSpec | None = find(name, path, target) if find else None
             if spec is not None:
                 return spec
         return None
@@ -68,33 +81,35 @@ class _SeedLinecache:
     in ``tokenize`` and ``re``) would cost every call ~10 ms, so it is seeded on import.
     """
 
-    def __init__(self, entry):
+    def __init__(self, entry: LinecacheEntry) -> None:
         self.entry = entry
 
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if name != "linecache" or self not in sys.meta_path:
             return None
         sys.meta_path.remove(self)
         finder = next((f for f in sys.meta_path if getattr(f, "__name__", "") == "PathFinder"), None)
-        spec = finder.find_spec(name, path) if finder else None
+        spec: importlib.machinery.ModuleSpec | None = finder.find_spec(name, path) if finder else None
         if spec is not None and spec.loader is not None:
-            spec.loader = _SeedingLoader(spec.loader, self.entry)
+            spec.loader = _SeedingLoader(spec.loader, self.entry)  # type: ignore[assignment]
         return spec
 
 
-class _SeedingLoader:
-    def __init__(self, inner, entry):
+class _SeedingLoader:  # an importlib.abc.Loader by its methods
+    def __init__(self, inner: importlib.abc.Loader, entry: LinecacheEntry) -> None:
         self.inner, self.entry = inner, entry
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return self.inner.create_module(spec)
 
-    def exec_module(self, module):
+    def exec_module(self, module: types.ModuleType) -> None:
         self.inner.exec_module(module)
-        module.cache[FILENAME] = self.entry
+        module.cache[FILENAME] = self.entry  # the linecache module
 
 
-def finish_interpreter(site_paths, pth_lines, script_dir, prefixes=None):
+def finish_interpreter(site_paths: Sequence[str], pth_lines: Sequence[str], script_dir: str,
+                       prefixes: tuple[str, str] | None = None) -> None:
     """What ``site`` would have done: sys.path, a venv's prefixes, ``exit``/``quit``/``help``."""
     sys.path[:] = [p for p in sys.path if p and p != script_dir] + list(site_paths)
     if prefixes:
@@ -108,13 +123,13 @@ def finish_interpreter(site_paths, pth_lines, script_dir, prefixes=None):
     builtins.help = _sitebuiltins._Helper()
 
 
-def _clip(text):
+def _clip(text: str | None) -> str | None:
     if text is None or len(text) <= MAX_TEXT:
         return text
     return text[:MAX_TEXT // 2] + "\n[... clipped ...]\n" + text[-MAX_TEXT // 2:]
 
 
-def _user_traceback(exc):
+def _user_traceback(exc: BaseException) -> str:
     import traceback
 
     tb = exc.__traceback__
@@ -123,20 +138,21 @@ def _user_traceback(exc):
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
-def fail_envelope(error, tb=None):
+def fail_envelope(error: str, tb: str | None = None) -> Envelope:
     return {"ok": False, "error": _clip(error), "traceback": _clip(tb)}
 
 
 _fail = fail_envelope
 
 
-def execute(code, entry, args, kwargs, max_result_bytes):
+def execute(code: str, entry: str | None, args: tuple[Any, ...], kwargs: dict[str, Any],
+            max_result_bytes: int) -> tuple[Envelope, bytes | None, int]:
     """Run the code; returns (envelope, encoded value or None, exit status)."""
     name = "__main__" if entry is None else "__sandbox__"
     module = types.ModuleType(name)
-    module.__builtins__ = builtins
+    module.__dict__["__builtins__"] = builtins
     sys.modules[name] = module
-    source = (len(code), None, code.splitlines(True), FILENAME)
+    source: LinecacheEntry = (len(code), None, code.splitlines(True), FILENAME)
     if "linecache" in sys.modules:
         sys.modules["linecache"].cache[FILENAME] = source
     else:
@@ -182,7 +198,8 @@ def execute(code, entry, args, kwargs, max_result_bytes):
     return {"ok": True}, payload, 0
 
 
-def run(job, result_fd, args, kwargs, arg_error):
+def run(job: dict[str, Any], result_fd: int, args: tuple[Any, ...], kwargs: dict[str, Any],
+        arg_error: str | None) -> NoReturn:
     """Execute the job, send the frames, and end the process with the code's status."""
     if arg_error:
         envelope, value, status = _fail(arg_error), None, 1
@@ -190,7 +207,7 @@ def run(job, result_fd, args, kwargs, arg_error):
         envelope, value, status = execute(job["code"], job["entry_point"], args, kwargs, job["max_result_bytes"])
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            stream.flush()  # type: ignore[union-attr]  # None (no stream) is caught below like the rest
         except BaseException:  # noqa: BLE001 - the code may have replaced or closed them
             pass
     try:

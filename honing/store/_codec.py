@@ -170,15 +170,15 @@ class Encoder:
             return _cut("bytes", repr(value[:CUT_KEEP_CHARS // 4]), len(value), "bytes")
         return self._blob("bytes", value)
 
-    def _container(self, value: list | tuple | dict, depth: int) -> Any:
+    def _container(self, value: list[Any] | tuple[Any, ...] | dict[Any, Any], depth: int) -> Any:
         ident = id(value)
         if ident in self._path:
             raise _Cycle(ident)
         self._path.add(ident)
         try:
-            if type(value) is list:
-                return [self._enc(v, depth + 1) for v in value]
-            if type(value) is tuple:
+            if not isinstance(value, dict):  # the caller passes exactly a list, a tuple or a dict
+                if type(value) is list:
+                    return [self._enc(v, depth + 1) for v in value]
                 return {TAG: "tuple", "v": [self._enc(v, depth + 1) for v in value]}
             if TAG not in value and all(type(k) is str for k in value):
                 return {k: self._enc(v, depth + 1) for k, v in value.items()}

@@ -16,8 +16,9 @@ from __future__ import annotations
 import base64
 import threading
 import zlib
+from typing import Any
 
-from ._codec import TAG, blob_hash
+from ._codec import TAG, GetBlob, PutBlob, blob_hash
 
 ROTATE_EVERY = 200
 ROTATE_ABOVE = 0.35  # compressed/raw ratio that says the dictionary no longer fits
@@ -32,7 +33,7 @@ class PromptPacker:
         self._dict: tuple[str, bytes] | None = None
         self._uses = 0
 
-    def pack(self, text: str, put_blob) -> dict[str, str]:
+    def pack(self, text: str, put_blob: PutBlob) -> dict[str, str]:
         raw = text.encode("utf-8", "surrogatepass")
         with self._lock:
             if self._dict is None or self._uses >= ROTATE_EVERY:
@@ -46,7 +47,7 @@ class PromptPacker:
             self._uses += 1
         return {TAG: "zjson", "d": digest, "v": base64.b64encode(data).decode()}
 
-    def _rotate(self, raw: bytes, put_blob) -> None:
+    def _rotate(self, raw: bytes, put_blob: PutBlob) -> None:
         zdict = raw[-ZDICT_BYTES:]
         digest = blob_hash("zdict", zdict)
         put_blob(digest, "zdict", zdict)
@@ -54,7 +55,7 @@ class PromptPacker:
         self._uses = 0
 
 
-def unpack(value: dict, get_blob) -> str:
+def unpack(value: dict[str, Any], get_blob: GetBlob) -> str:
     """The JSON text inside a ``zjson`` value."""
     kind, zdict = get_blob(value["d"])
     if kind != "zdict":

@@ -149,7 +149,7 @@ class RunReader:
 
     # -- loading -----------------------------------------------------------------
     @contextlib.contextmanager
-    def _reading(self, doing: str, *, decoding: bool = False):
+    def _reading(self, doing: str, *, decoding: bool = False) -> Iterator[None]:
         """Every failure to read becomes a ``StoreError`` that names the file and says what to do.
 
         With ``decoding``, a stored value that cannot be decoded (a missing blob,
@@ -224,10 +224,10 @@ class RunReader:
                 for opened, closed, pid, host, beat_at, data in
                 conn.execute(f"SELECT opened_at, closed_at, pid, host, {beat}, data FROM sessions ORDER BY seq")]
 
-    def _rows(self, conn: sqlite3.Connection, table: str, columns: str) -> list[tuple]:
+    def _rows(self, conn: sqlite3.Connection, table: str, columns: str) -> list[tuple[Any, ...]]:
         return [row for rows in self._chunks(conn, table, columns) for row in rows]
 
-    def _chunks(self, conn: sqlite3.Connection, table: str, columns: str) -> Iterator[list[tuple]]:
+    def _chunks(self, conn: sqlite3.Connection, table: str, columns: str) -> Iterator[list[tuple[Any, ...]]]:
         """New rows of ``table`` (``columns`` starts with ``seq``), a chunk at a time."""
         cursor = conn.execute(f"SELECT {columns} FROM {table} WHERE seq > ? ORDER BY seq", (self._seen[table],))
         while rows := cursor.fetchmany(_CHUNK):
@@ -252,8 +252,9 @@ class RunReader:
         if candidate_id is None:
             return self.views.evaluations
         with self._reading("counting evaluations"):
-            return self._conn.execute("SELECT count(*) FROM evaluations WHERE candidate_id=?",
-                                      (candidate_id,)).fetchone()[0]
+            count: int = self._conn.execute("SELECT count(*) FROM evaluations WHERE candidate_id=?",
+                                            (candidate_id,)).fetchone()[0]
+            return count
 
     def proposal(self, info: ProposalInfo) -> ProposalRecord:
         """The whole proposal behind ``info``: its prompt, reply and components decoded."""
@@ -352,7 +353,7 @@ class RunReader:
         return self.views.trajectory()
 
 
-def _proposal_info(row: tuple) -> ProposalInfo:
+def _proposal_info(row: tuple[Any, ...]) -> ProposalInfo:
     (seq, pid, kind, parent_ids, child_id, accepted, reason, parent_score, child_score, prompt_tokens,
      completion_tokens, cost_usd, lm_duration_s, model, error, created_at) = row
     return ProposalInfo(seq=seq, id=pid, kind=kind, parent_ids=tuple(json.loads(parent_ids)), child_id=child_id,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from typing import Any, overload
 
 from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
 from ._base import RunHeader
-from ._codec import Decoder, Encoder, unpack_payload
+from ._codec import Decoder, Encoder, GetBlob, unpack_payload
 from ._prompts import PromptPacker
 
 CANDIDATE_COLUMNS = "id, components, parents, origin, proposal_id, created_at"
@@ -50,6 +51,10 @@ def text_param(value: str | None) -> str | bytes | None:
     return value
 
 
+@overload
+def text_value(value: str | bytes) -> str: ...
+@overload
+def text_value(value: None) -> None: ...
 def text_value(value: str | bytes | None) -> str | None:
     return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
 
@@ -59,35 +64,35 @@ def _real(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def candidate_params(record: CandidateRecord, enc: Encoder) -> tuple:
+def candidate_params(record: CandidateRecord, enc: Encoder) -> tuple[Any, ...]:
     return (record.id, enc.dumps(record.components), json.dumps(list(record.parents)), record.origin,
             record.proposal_id, record.created_at)
 
 
-def candidate_from_row(row: tuple, dec: Decoder) -> CandidateRecord:
+def candidate_from_row(row: tuple[Any, ...], dec: Decoder) -> CandidateRecord:
     cid, components, parents, origin, proposal_id, created_at = row
     return CandidateRecord(id=cid, components=dec.loads(components), parents=tuple(json.loads(parents)),
                            origin=origin, proposal_id=proposal_id, created_at=created_at)
 
 
-def evaluation_params(record: EvaluationRecord, enc: Encoder) -> tuple:
+def evaluation_params(record: EvaluationRecord, enc: Encoder) -> tuple[Any, ...]:
     return (record.candidate_id, record.example_key, record.split, _real(record.score),
             enc.dumps(record.objective_scores), enc.dumps(record.side_info), enc.dumps(record.output),
-            record.duration_s, text_param(record.error), int(record.cached), record.created_at)
+            record.duration_s, text_param(record.error), 0, record.created_at)  # 0: the unused 'cached' column
 
 
-def evaluation_from_row(row: tuple, dec: Decoder | None) -> EvaluationRecord:
+def evaluation_from_row(row: tuple[Any, ...], dec: Decoder | None) -> EvaluationRecord:
     """With ``dec=None`` side info and output are left out (cheap listing for viewers)."""
-    (cid, key, split, score, objective_scores, side_info, output, duration_s, error, cached, created_at) = row
+    (cid, key, split, score, objective_scores, side_info, output, duration_s, error, _cached, created_at) = row
     return EvaluationRecord(
         candidate_id=cid, example_key=key, split=split, score=math.nan if score is None else score,
         objective_scores=json.loads(objective_scores) if dec is None else dec.loads(objective_scores),
         side_info={} if dec is None else dec.loads(side_info), output=None if dec is None else dec.loads(output),
-        duration_s=duration_s, error=text_value(error), cached=bool(cached), created_at=created_at,
+        duration_s=duration_s, error=text_value(error), created_at=created_at,
     )
 
 
-def proposal_params(record: ProposalRecord, enc: Encoder, packer: PromptPacker | None = None) -> tuple:
+def proposal_params(record: ProposalRecord, enc: Encoder, packer: PromptPacker | None = None) -> tuple[Any, ...]:
     """``packer`` compresses the prompt against a recent one (see ``_prompts``); without it, plain JSON."""
     usage = record.usage
     prompt = enc.dumps(record.prompt) if packer is None else enc.dumps_packed(record.prompt, packer)
@@ -99,7 +104,7 @@ def proposal_params(record: ProposalRecord, enc: Encoder, packer: PromptPacker |
             text_param(record.error), record.created_at)
 
 
-def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
+def proposal_from_row(row: tuple[Any, ...], dec: Decoder) -> ProposalRecord:
     (pid, kind, parent_ids, components, prompt, reply, child_id, accepted, reason, parent_score, child_score,
      minibatch_keys, prompt_tokens, completion_tokens, cost_usd, lm_duration_s, model, error, created_at) = row
     return ProposalRecord(
@@ -113,12 +118,12 @@ def proposal_from_row(row: tuple, dec: Decoder) -> ProposalRecord:
     )
 
 
-def admission_params(record: AdmissionRecord) -> tuple:
+def admission_params(record: AdmissionRecord) -> tuple[Any, ...]:
     return (record.candidate_id, record.proposal_id, int(record.admitted), record.reason, record.val_evaluated,
             record.created_at)
 
 
-def admission_from_row(row: tuple) -> AdmissionRecord:
+def admission_from_row(row: tuple[Any, ...]) -> AdmissionRecord:
     cid, pid, admitted, reason, val_evaluated, created_at = row
     return AdmissionRecord(candidate_id=cid, proposal_id=pid, admitted=bool(admitted), reason=reason,
                            val_evaluated=val_evaluated, created_at=created_at)
@@ -138,7 +143,7 @@ def header_from_json(text: str) -> RunHeader:
                      evaluator=data.get("evaluator"), evaluator_source=data.get("evaluator_source"))
 
 
-def blob_reader(conn: sqlite3.Connection, cache: dict[str, tuple[str, bytes]] | None = None):
+def blob_reader(conn: sqlite3.Connection, cache: dict[str, tuple[str, bytes]] | None = None) -> GetBlob:
     """A ``GetBlob`` over ``conn``; the caller serializes access to the connection."""
 
     def get(digest: str) -> tuple[str, bytes]:

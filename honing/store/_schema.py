@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from ._base import StoreDamagedError, StoreError
 from ._failures import (
@@ -160,10 +161,12 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def _open(path: Path, readonly: bool) -> sqlite3.Connection:
-    options: dict = {"check_same_thread": False, "timeout": 30.0, "isolation_level": None}
+    options: dict[str, Any] = {"check_same_thread": False, "timeout": 30.0, "isolation_level": None}
     try:
+        conn: sqlite3.Connection
         if not readonly:
-            return sqlite3.connect(str(path), **options)
+            conn = sqlite3.connect(str(path), **options)
+            return conn
         uri = path.resolve().as_uri()
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)
         try:
@@ -178,7 +181,8 @@ def _open(path: Path, readonly: bool) -> sqlite3.Connection:
             logger.warning("%s is on a read-only filesystem and its write-ahead log cannot be read there; the "
                            "last %d KiB of records (written after its last checkpoint) are not shown",
                            path, wal.stat().st_size // 1024)
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+        return conn
     except sqlite3.Error as exc:
         raise translate(exc, path, "opening it") from exc
 

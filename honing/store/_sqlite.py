@@ -40,7 +40,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ class SQLiteStore:
             self._conn = self._connect()
         return self._conn
 
-    def _write(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str,
+    def _write(self, statements: list[tuple[str, tuple[Any, ...]]], blobs: list[tuple[str, str, bytes]], what: str,
                *, wait: bool = True) -> None:
         """Commit one record; returns once it is committed (``wait``), or at once, committed within moments.
 
@@ -467,7 +467,7 @@ class SQLiteStore:
                 self._writer_lock.release()
 
 
-def _insert_blobs(conn: sqlite3.Connection, blobs) -> None:
+def _insert_blobs(conn: sqlite3.Connection, blobs: Iterable[tuple[str, tuple[str, bytes]]]) -> None:
     for digest, (kind, payload) in blobs:
         data, compressed = pack_payload(payload)
         conn.execute("INSERT OR IGNORE INTO blobs (hash, kind, compressed, size, data) VALUES (?, ?, ?, ?, ?)",
@@ -477,7 +477,7 @@ def _insert_blobs(conn: sqlite3.Connection, blobs) -> None:
 class _Pending:
     __slots__ = ("blobs", "deferred", "done", "error", "statements", "what")
 
-    def __init__(self, statements: list[tuple[str, tuple]], blobs: list[tuple[str, str, bytes]], what: str,
+    def __init__(self, statements: list[tuple[str, tuple[Any, ...]]], blobs: list[tuple[str, str, bytes]], what: str,
                  deferred: bool = False) -> None:
         self.deferred = deferred
         self.statements = statements

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from array import array
+from collections.abc import Iterable
 from typing import Any
 
 VAL_SPLITS = frozenset({"val", "single"})
@@ -43,7 +44,7 @@ class RunViews:
         self._objectives: dict[int, dict[str, dict[str, float]]] = {}
         self._keys: dict[str, int] = {}  # val key -> index (interned)
         self._key_names: list[str] = []
-        self._means: dict[int, float] = {}
+        self._means: dict[int, float | None] = {}
         self._front: Any = None
         self._trajectory: dict[str, list[dict[str, Any]]] | None = None
         # the val rows in write order, for the trajectory (16 bytes a row)
@@ -66,7 +67,7 @@ class RunViews:
         for entered in self._rule.admission(cid, admitted):
             self._admit(entered)
 
-    def add_evaluations(self, rows: list[tuple]) -> None:
+    def add_evaluations(self, rows: list[tuple[Any, ...]]) -> None:
         """Score rows ``(seq, candidate_id, example_key, split, score, objective_scores, cached)`` in write order.
 
         The hot loop of opening a large run (a million rows), so it binds what it uses to locals.
@@ -206,6 +207,6 @@ class RunViews:
         return {"points": points, "best": best}
 
 
-def _mean(values) -> float | None:
+def _mean(values: Iterable[float]) -> float | None:
     numbers = [v for v in values if not math.isnan(v)]
     return sum(numbers) / len(numbers) if numbers else None

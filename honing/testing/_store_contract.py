@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
+from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, Origin, ProposalRecord
 from ..store import EvaluatorChangedError, RunHeader, Store, StoreMismatchError
 
 
@@ -37,7 +37,7 @@ def header(fingerprint: str = "fp-1", objective: str | None = "more @", evaluato
                      evaluator_source=source)
 
 
-def candidate(cid: int, text: str = "@", parents: tuple[int, ...] = (), origin: str = "seed",
+def candidate(cid: int, text: str = "@", parents: tuple[int, ...] = (), origin: Origin = "seed",
               proposal_id: int | None = None) -> CandidateRecord:
     return CandidateRecord(id=cid, components={"candidate": text}, parents=parents, origin=origin,
                            proposal_id=proposal_id, created_at=1_700_000_000.0 + cid)
@@ -84,7 +84,7 @@ class StoreContract:
         store = self.make_store(tmp_path / "store")
         store.open(header(), {"n": 1})
         written_c = [candidate(0), candidate(1, "@@", parents=(0,), origin="reflection", proposal_id=0)]
-        written_e = [evaluation(0, "k2", 0.1), evaluation(0, "k1", 0.2), evaluation(1, "k1", 0.9, cached=True),
+        written_e = [evaluation(0, "k2", 0.1), evaluation(0, "k1", 0.2), evaluation(1, "k1", 0.9),
                      evaluation(1, "k3", 0.3, split="train", error="boom", output=("out", [1]))]
         written_p = [proposal(0), proposal(1, child=None, accepted=False)]
         for c in written_c:

@@ -16,7 +16,7 @@ from ._common import RunTracker, flat_params
 from ._log import RunLogger
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "MLflowTracker":
         from ._mlflow import MLflowTracker
 

@@ -61,7 +61,7 @@ class RunLogger:
             self._best = self._status().best_score
         if not evaluation_log.isEnabledFor(logging.DEBUG):
             return
-        how = "cached" if record.cached else f"{record.duration_s:.2f}s"
+        how = f"{record.duration_s:.2f}s"
         failure = f", failed: {_cut(str(record.error), 500)}" if record.error else ""
         evaluation_log.debug("candidate %s on %s (%s): score %.6g (%s)%s", record.candidate_id,
                              record.example_key, record.split, record.score, how, failure)
@@ -83,7 +83,7 @@ class RunLogger:
                 reflection_log.debug("proposal %s error: %s", record.id, record.error)
         status = self._status() if self._status is not None else None
         best = getattr(status, "best_score", None)
-        if best is not None and (self._best is None or best > self._best):
+        if status is not None and best is not None and (self._best is None or best > self._best):
             run_log.info("new best score %.6g (was %s) after proposal %s, %d evaluator calls", best,
                          "-" if self._best is None else f"{self._best:.6g}", record.id, status.metric_calls)
             self._best = best

@@ -14,7 +14,7 @@ from typing import Any
 from ._common import RunTracker
 
 
-def import_mlflow():
+def import_mlflow() -> Any:
     try:
         import mlflow
         from mlflow.tracking import MlflowClient

@@ -14,7 +14,7 @@ from typing import Any
 from ._common import RunTracker
 
 
-def import_wandb():
+def import_wandb() -> Any:
     try:
         import wandb
     except ImportError as exc:
@@ -26,7 +26,7 @@ def import_wandb():
 class WandbTracker(RunTracker):
     """Logs per-proposal metrics, a summary, and the best candidate (run files and an artifact)."""
 
-    def __init__(self, api_key: str | None = None, init_kwargs: dict | None = None, *,
+    def __init__(self, api_key: str | None = None, init_kwargs: dict[str, Any] | None = None, *,
                  status: Callable[[], Any] | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__(status=status, params=params)
         self._wandb = import_wandb()

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..store import StoreError
 
+if TYPE_CHECKING:
+    from ..store import RunReader
 
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show = subparsers.add_parser("show", help="print a stored run: best candidate, score trajectory, frontier")
     show.add_argument("run_dir", help="the run directory (or its honing.db)")
     show.add_argument("--full", action="store_true",
@@ -41,7 +45,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _reader(path: str):
+def _reader(path: str) -> RunReader:
     from ..store import RunReader
 
     return RunReader(path)
@@ -60,7 +64,7 @@ def show_command(args: argparse.Namespace) -> int:
 SHOW_FRONT = 30  # front members listed by `honing show` (those leading the most keys first)
 
 
-def render_show(reader, full: bool = False) -> str:
+def render_show(reader: RunReader, full: bool = False) -> str:
     """The text ``honing show`` prints (a function so tests and notebooks can use it)."""
     lines: list[str] = []
     header = reader.header
@@ -132,7 +136,7 @@ def build_report(run_dir: str, output: str | Path) -> Path:
     from ._pagedata import candidate_detail, overview
 
     with _reader(run_dir) as reader:
-        data: dict = {"overview": overview(reader)}
+        data: dict[str, Any] = {"overview": overview(reader)}
         shown = [c["id"] for c in data["overview"]["candidates"]]
         first = [cid for cid in _report_order(data["overview"], shown)][:REPORT_DETAILS]
         data["details"] = {str(cid): candidate_detail(reader, cid, limit=REPORT_VALUE_CHARS,
@@ -144,7 +148,7 @@ def build_report(run_dir: str, output: str | Path) -> Path:
     return out
 
 
-def _report_order(data: dict, shown: list[int]) -> list[int]:
+def _report_order(data: dict[str, Any], shown: list[int]) -> list[int]:
     """Best first, then the front, then the pool by score, then the rest as listed."""
     best = [data["best"]["id"]] if data["best"] else []
     by_id = {c["id"]: c for c in data["candidates"]}

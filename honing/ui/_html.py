@@ -150,7 +150,7 @@ async function renderDetail() {
   }
   parts.push(el('h4', {}, `Evaluations (${d.evaluations_total > d.evaluations.length ? 'the first ' + d.evaluations.length + ' of ' + d.evaluations_total : d.evaluations.length})`));
   parts.push(el('table', {id: 'evaluations'}, el('tr', {}, ['example', 'split', 'score', 'side info / output'].map(h => el('th', {}, h))),
-    d.evaluations.map(e => el('tr', {}, el('td', {}, e.key.slice(0, 12)), el('td', {}, e.split + (e.cached ? ' (cached)' : '')), el('td', {}, fmt(e.score)),
+    d.evaluations.map(e => el('tr', {}, el('td', {}, e.key.slice(0, 12)), el('td', {}, e.split), el('td', {}, fmt(e.score)),
       el('td', {}, e.error ? el('div', {class: 'err'}, e.error) : null, renderValue(e.side_info),
         Object.keys(e.objective_scores || {}).length ? [el('div', {class: 'muted'}, 'objective scores'), renderValue(e.objective_scores)] : null,
         e.output !== null ? [el('div', {class: 'muted'}, 'output'), renderValue(e.output)] : null)))));

@@ -82,7 +82,11 @@ def listed_candidates(reader: RunReader, front_members: list[int], limit: int = 
     if best is not None:
         chosen[best] = None
     chosen.update(dict.fromkeys(front_members))
-    scored = sorted(reader.pool, key=lambda c: -(reader.val_mean(c) if reader.val_mean(c) is not None else -1e300))
+    def highest_first(cid: int) -> float:
+        mean = reader.val_mean(cid)
+        return -(mean if mean is not None else -1e300)
+
+    scored = sorted(reader.pool, key=highest_first)
     chosen.update(dict.fromkeys(scored))
     chosen.update(dict.fromkeys(sorted(info, reverse=True)))
     return sorted(list(chosen)[:limit])
@@ -155,7 +159,7 @@ def candidate_detail(reader: RunReader, candidate_id: int, limit: int = MAX_STRI
         "key": e.example_key, "split": e.split, "score": _num(e.score),
         "objective_scores": jsonable(e.objective_scores),
         "side_info": jsonable(e.side_info, limit), "output": jsonable(e.output, limit), "error": e.error,
-        "duration_s": e.duration_s, "cached": e.cached,
+        "duration_s": e.duration_s,
     } for e in reader.evaluation_details(candidate_id, limit=max_evaluations)]
     total = reader.evaluation_count(candidate_id) if len(evaluations) >= max_evaluations else len(evaluations)
     proposal = reader.proposal_for(candidate_id)
