@@ -153,7 +153,8 @@ class EngineConfig(_Config):
     seed: int = 0
     #: How many of an example's best evaluations an evaluator's ``opt_state`` holds (GEPA's default, 30).
     best_example_evals_k: int = 30
-    val_evaluation_policy: Any = "full_eval"
+    #: GEPA's name: ``"full_eval"`` scores every minibatch winner on the whole valset (``valset_racing=False``).
+    val_evaluation_policy: Any = None
     acceptance_criterion: Any = "strict_improvement"
     sampling_strategy: Any = None
     selection_strategy: Any = None
@@ -229,7 +230,8 @@ class EngineConfig(_Config):
 def _check_gepa_engine(engine: EngineConfig) -> None:
     owner = "EngineConfig"
     _only(owner, "val_evaluation_policy", engine.val_evaluation_policy, ("full_eval", None),
-          "honing scores every accepted candidate on the whole valset (GEPA's 'full_eval')")
+          "honing races minibatch winners on the valset (valset_racing=True, the default) or, with 'full_eval', "
+          "scores each on the whole valset as GEPA does")
     _only(owner, "acceptance_criterion", engine.acceptance_criterion, ("strict_improvement",),
           "honing accepts a child only when it scores strictly higher than its parent on the reflection "
           "minibatch (GEPA's 'strict_improvement'); merges may tie")

@@ -124,7 +124,8 @@ class Engine:
             timeout_s=eng.evaluation_timeout_s, refine=self._make_refiner(refiner_lm or lm),
             history_k=problem.adapter.history_k,
         )
-        self.race = ValsetRace(self.board, self.pool.evaluate, RaceRules(enabled=eng.valset_racing),
+        racing = eng.valset_racing and eng.val_evaluation_policy != "full_eval"  # GEPA's name for racing off
+        self.race = ValsetRace(self.board, self.pool.evaluate, RaceRules(enabled=racing),
                                stopping=self.stopping, seed=eng.seed)
         self.width = Width.for_run(eng, self.lm.slots)
         # Pipelined (the default): a child that wins its minibatch is raced in the background, and the next
