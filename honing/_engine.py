@@ -180,8 +180,9 @@ class Engine:
         threads = WorkerPool(self.width.cap, "honing-prop")
         try:
             eng = self.config.engine
-            stored = self.store.open(self.problem.header(), {"config": self.config.to_dict(),
-                                                             "started_at": time.time()},
+            duplicated = {k: w for k, w in (self.problem.val_weights or {}).items() if w > 1}
+            stored = self.store.open(self.problem.header(), {"config": self.config.to_dict(), "started_at": time.time(),
+                                                             "val_weights": duplicated},
                                      takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok)
             replayed = replay(self.board, stored)
             self._resume(replayed)

@@ -185,6 +185,8 @@ class RunReader:
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='admissions'").fetchone())
             self._views = RunViews(self.frontier_type, legacy=not self._has_admissions)
         views = self._views
+        if self.sessions:
+            views.set_weights(self.sessions[-1].get("val_weights"))
         new = 0
         for _seq, cid, parents, origin, proposal_id, created_at in self._rows(conn, "candidates", _CANDIDATE_INFO):
             self.candidate_info[cid] = CandidateInfo(cid, tuple(json.loads(parents)), origin, proposal_id, created_at)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from collections.abc import Iterable
 from typing import Any
 
 VAL_SPLITS = frozenset({"val", "single"})
@@ -45,13 +44,13 @@ class RunViews:
         self._keys: dict[str, int] = {}  # val key -> index (interned)
         self._key_names: list[str] = []
         self._means: dict[int, float | None] = {}
+        self._weights: dict[str, int] = {}  # validation examples given more than once (the engine's weights)
         self._front: Any = None
         self._trajectory: dict[str, list[dict[str, Any]]] | None = None
-        # the val rows in write order, for the trajectory (16 bytes a row)
+        # the val rows in write order, for the trajectory (20 bytes a row)
         self._log_calls = array("q")
         self._log_cid = array("q")
         self._log_key = array("i")
-        self._log_score = array("d")
 
     # -- feeding -------------------------------------------------------------------
     def add_candidate(self, cid: int, origin: str) -> None:
@@ -73,7 +72,7 @@ class RunViews:
         The hot loop of opening a large run (a million rows), so it binds what it uses to locals.
         """
         keys, names, val, means, pool = self._keys, self._key_names, self._val, self._means, self._pool
-        log_calls, log_cid, log_key, log_score = self._log_calls, self._log_cid, self._log_key, self._log_score
+        log_calls, log_cid, log_key = self._log_calls, self._log_cid, self._log_key
         calls = self.metric_calls
         front_dirty = False
         nan = math.nan
@@ -100,7 +99,6 @@ class RunViews:
             log_calls.append(calls)
             log_cid.append(cid)
             log_key.append(index)
-            log_score.append(value)
             front_dirty = front_dirty or cid in pool
         self.evaluations += len(rows)
         self.metric_calls = calls
@@ -117,6 +115,20 @@ class RunViews:
             self._objectives.setdefault(cid, {})[key] = values
         else:
             self._objectives.get(cid, {}).pop(key, None)
+
+    def set_weights(self, weights: Any) -> None:
+        """How often each duplicated validation example was given (the run's session data), as the engine counts it.
+
+        Read from a file that may be damaged or hostile: anything but positive integers is ignored.
+        """
+        clean = {}
+        if isinstance(weights, dict):
+            clean = {k: int(w) for k, w in weights.items()
+                     if isinstance(k, str) and isinstance(w, int) and not isinstance(w, bool) and 1 < w < 2**31}
+        if clean != self._weights:
+            self._weights = clean
+            self._means.clear()
+            self._trajectory = None
 
     def _admit(self, cid: int) -> None:
         if cid not in self._pool:
@@ -146,9 +158,10 @@ class RunViews:
         return len(self._val.get(cid, ()))
 
     def val_mean(self, cid: int) -> float | None:
-        """The mean of the candidate's numeric validation scores (NaN and failures without a score left out)."""
+        """The mean of the candidate's numeric validation scores (NaN and failures without a score left out),
+        a duplicated validation example counted as often as it was given."""
         if cid not in self._means:
-            self._means[cid] = _mean(self._val.get(cid, {}).values())
+            self._means[cid] = _mean(self._val.get(cid, {}), self._weights)
         return self._means[cid]
 
     def best_id(self) -> int | None:
@@ -188,17 +201,17 @@ class RunViews:
 
     def _build_trajectory(self) -> dict[str, list[dict[str, Any]]]:
         n_val = len(self._keys)
-        seen: dict[int, dict[int, float]] = {}
+        seen: dict[int, set[int]] = {}
         points: list[dict[str, Any]] = []
         best: list[dict[str, Any]] = []
         pool = self._pool
-        for calls, cid, key, score in zip(self._log_calls, self._log_cid, self._log_key, self._log_score):
+        for calls, cid, key in zip(self._log_calls, self._log_cid, self._log_key):
             if cid not in pool:
                 continue
-            scores = seen.setdefault(cid, {})
-            scores[key] = score
-            if len(scores) == n_val and n_val:
-                mean = _mean(scores.values())
+            scored = seen.setdefault(cid, set())
+            scored.add(key)
+            if len(scored) == n_val and n_val:
+                mean = self.val_mean(cid)
                 if mean is None:
                     continue
                 points.append({"calls": calls, "id": cid, "score": mean})
@@ -207,6 +220,11 @@ class RunViews:
         return {"points": points, "best": best}
 
 
-def _mean(values: Iterable[float]) -> float | None:
-    numbers = [v for v in values if not math.isnan(v)]
-    return sum(numbers) / len(numbers) if numbers else None
+def _mean(scores: dict[str, float], weights: dict[str, int]) -> float | None:
+    total = count = 0.0
+    for key, value in scores.items():
+        if not math.isnan(value):
+            weight = weights.get(key, 1)
+            total += value * weight
+            count += weight
+    return total / count if count else None

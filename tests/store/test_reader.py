@@ -105,3 +105,39 @@ def test_the_viewer_and_a_resumed_run_agree_on_the_pool(tmp_path):
     with RunReader(tmp_path / "run") as reader:
         assert reader.pool == [0, 1]
     assert hn.HoningError  # the package imported cleanly alongside
+
+
+def test_the_reader_weighs_duplicated_validation_examples_as_the_engine_does(tmp_path):
+    """valset A, A, A, B: the child is better on A only, which counts three times; the viewers agree it is best."""
+    import honing as hn
+    from tests.conftest import ScriptedLM, fenced
+
+    def evaluate(candidate, example):
+        if candidate == "child":
+            return {"T": 0.9, "A": 0.7, "B": 0.0}[example]
+        return {"T": 0.1, "A": 0.5, "B": 0.5}[example]
+
+    config = hn.Config(engine=hn.EngineConfig(max_metric_calls=12, max_candidate_proposals=1, parallel=False,
+                                              run_dir=str(tmp_path / "run")),
+                       reflection=hn.ReflectionConfig(reflection_lm=ScriptedLM(lambda prompt: fenced("child")),
+                                                      reflection_minibatch_size=1))
+    result = hn.optimize_anything("seed", evaluate, dataset=["T"], valset=["A", "A", "A", "B"], config=config)
+    assert result.best_candidate == "child"
+    assert result.best_score == (3 * 0.7 + 0.0) / 4  # unweighted it would be 0.35, below the seed's 0.5
+
+    reader = RunReader(tmp_path / "run")
+    best = reader.best_id()
+    assert best is not None and list(reader.candidates[best].components.values()) == ["child"]
+    assert reader.val_mean(best) == result.best_score
+
+
+def test_weights_from_a_damaged_or_hostile_session_row_are_ignored():
+    from honing.store._views import RunViews
+
+    views = RunViews("instance")
+    views.add_evaluations([(1, 0, "A", "val", 1.0, None, False), (2, 0, "B", "val", 0.0, None, False)])
+    for bad in (None, "A", ["A"], {"A": "3"}, {"A": True}, {"A": 0}, {"A": -2}, {"A": 2**40}, {7: 3}):
+        views.set_weights(bad)
+        assert views.val_mean(0) == 0.5
+    views.set_weights({"A": 3})
+    assert views.val_mean(0) == 0.75
