@@ -15,7 +15,7 @@ from typing import Any, Protocol, cast
 
 from ._callbacks import CallbackError
 from ._config import Config, ConfigError
-from ._engine import Engine, Problem
+from ._engine import Engine, Mode, Problem
 from ._estimate import announce_estimate
 from ._evaluation import EvaluatorAdapter
 from ._gepa_callbacks import RunLink, adapt_callbacks
@@ -136,7 +136,7 @@ def _pick_evaluator(evaluator: Any, fitness_fn: Any, batch_evaluator: Any) -> Ca
     return picked
 
 
-def _adapter(config: Config, evaluator: Any, batch_evaluator: Any, *, mode: str, is_str: bool) -> EvaluatorAdapter:
+def _adapter(config: Config, evaluator: Any, batch_evaluator: Any, *, mode: Mode, is_str: bool) -> EvaluatorAdapter:
     """The evaluator wrapped for the engine; checks up front that it can be called as the run needs."""
     eng = config.engine
     batch = None

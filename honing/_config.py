@@ -34,6 +34,10 @@ else:  # pragma: no cover - Python 3.10 at run time: the decorator only informs 
         return lambda decorator: decorator
 
 
+#: Examples the reflection LM sees per proposal when ``reflection_minibatch_size`` is None (multi-task runs).
+DEFAULT_MINIBATCH_SIZE = 3
+
+
 class ConfigError(HoningError, ValueError):
     """A configuration value or field name is invalid."""
 
@@ -91,6 +95,12 @@ def _join_aliases(cls: type[_Config], kwargs: dict[str, Any]) -> dict[str, Any]:
         if given:
             kwargs[gepa_name] = kwargs[name] = given[0]
     return kwargs
+
+
+def _either(names: Sequence[str]) -> str:
+    """``('a', 'b', 'c')`` -> ``'a', 'b' or 'c'``."""
+    quoted = [repr(n) for n in names]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
 
 
 def _check(condition: bool, message: str) -> None:
@@ -180,6 +190,8 @@ class EngineConfig(_Config):
 
     def __post_init__(self) -> None:
         from ._frontier import FRONTIER_TYPES
+        from ._selection import PARENT_SELECTORS
+        from .executors._base import EXECUTORS
 
         for name in ("max_metric_calls", "max_candidate_proposals", "max_workers", "max_proposals_in_flight",
                      "max_proposals_without_improvement", "best_example_evals_k"):
@@ -195,12 +207,11 @@ class EngineConfig(_Config):
         _check(self.frontier_type in FRONTIER_TYPES,
                f"EngineConfig.frontier_type must be one of {', '.join(FRONTIER_TYPES)}; got {self.frontier_type!r}")
         _check(0.0 <= self.epsilon <= 1.0, f"EngineConfig.epsilon must be within [0, 1], got {self.epsilon!r}")
-        _check(self.executor in ("thread", "process", "ray"),
-               f"EngineConfig.executor must be 'thread', 'process' or 'ray'; got {self.executor!r}")
+        _check(self.executor in EXECUTORS, f"EngineConfig.executor must be {_either(EXECUTORS)}; got {self.executor!r}")
         _check_ray_init_kwargs(self.ray_init_kwargs, self.ray_address)
         strategy = self.candidate_selection_strategy
-        _check(strategy in ("pareto", "current_best", "epsilon_greedy") or hasattr(strategy, "select"),
-               "EngineConfig.candidate_selection_strategy must be 'pareto', 'current_best', 'epsilon_greedy' or an "
+        _check(strategy in PARENT_SELECTORS or hasattr(strategy, "select"),
+               f"EngineConfig.candidate_selection_strategy must be {', '.join(map(repr, PARENT_SELECTORS))} or an "
                f"object with select(front, aggregates, rng) -> candidate id; got {_short(strategy)}"
                + ("" if strategy != "top_k_pareto" else
                   ". GEPA's 'top_k_pareto' is not offered: 'pareto' samples parents from the whole frontier")
@@ -256,6 +267,7 @@ class ReflectionConfig(_Config):
     reflection_lm: Any = None
     #: Options for building ``reflection_lm`` from its name (``temperature``, ``api_base``, ``api_key``, ...).
     reflection_lm_kwargs: dict[str, Any] | None = None
+    #: None: one example in single-task mode, else ``DEFAULT_MINIBATCH_SIZE``.
     reflection_minibatch_size: int | None = None
     module_selector: Any = "round_robin"
     batch_sampler: Any = "epoch_shuffled"
@@ -277,9 +289,11 @@ class ReflectionConfig(_Config):
         size = self.reflection_minibatch_size
         _check(size is None or (isinstance(size, int) and not isinstance(size, bool) and size > 0),
                f"ReflectionConfig.reflection_minibatch_size must be a positive integer or None, got {size!r}")
-        _check(self.module_selector in ("round_robin", "all") or hasattr(self.module_selector, "select"),
-               "ReflectionConfig.module_selector must be 'round_robin', 'all' or an object with "
-               f"select(candidate_id, components, rng) -> names; got {_short(self.module_selector)}"
+        from ._selection import COMPONENT_SELECTORS
+
+        _check(self.module_selector in COMPONENT_SELECTORS or hasattr(self.module_selector, "select"),
+               f"ReflectionConfig.module_selector must be {', '.join(map(repr, COMPONENT_SELECTORS))} or an object "
+               f"with select(candidate_id, components, rng) -> names; got {_short(self.module_selector)}"
                + ("" if not callable(self.module_selector) else
                   " (GEPA ReflectionComponentSelector callables are not supported)"))
         _check(self.max_side_info_chars >= 500, "ReflectionConfig.max_side_info_chars must be at least 500")

@@ -23,7 +23,7 @@ from typing import Any, Literal, cast
 
 from ._budget import Budget
 from ._callbacks import CallbackError, Callbacks
-from ._config import Config
+from ._config import DEFAULT_MINIBATCH_SIZE, Config
 from ._evaluation import EvaluatorAdapter, Outcome, check_seed_evaluations
 from ._evaluator_pool import EvaluatorPool, Refine
 from ._lm_gateway import LMFailed, LMGateway, Stopped
@@ -31,12 +31,12 @@ from ._planner import Planner
 from ._progress import Progress
 from ._proposals import Plan, ProblemView, Proposer
 from ._race import RaceRules, ValsetRace
-from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord, Split, content_key
+from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, Origin, ProposalRecord, Split, content_key
 from ._reflection import build_seed_generation_messages, parse_reflection_reply
 from ._replay import ReplayState, replay
 from ._result import Result
 from ._scoreboard import ScoreBoard
-from ._stopping import RunStatus, Stopper, stoppers_from_config
+from ._stopping import URGENT_STOPS, RunStatus, Stopper, stoppers_from_config
 from ._width import Width
 from ._workers import WorkerPool
 from .executors import make_backend
@@ -50,8 +50,7 @@ MAX_CONSECUTIVE_LM_FAILURES = 5
 MAX_IDLE_PROPOSALS = 50  # proposals in a row that produced nothing to evaluate
 # Stops that end in-flight work too (within stop_grace_s); after any other stop (a proposal count, a score
 # reached, no improvement, the cost ceiling) the proposals already in flight finish and are recorded.
-STOP_NOW = frozenset({"timeout", "stop_file", "interrupted", "a callback raised", "reflection LM failing",
-                      "store full"})
+STOP_NOW = URGENT_STOPS | {"interrupted", "a callback raised", "reflection LM failing", "store full"}
 PROPOSAL_GRACE_S = 1.0  # after a stop settled every evaluation, how long proposals get to notice before they are left
 
 Mode = Literal["single", "multi", "generalization"]
@@ -114,7 +113,8 @@ class Engine:
         self.callbacks = Callbacks(list(config.callbacks or ()) + make_trackers(config, self.status))
         # Config.__post_init__ turns stop_callbacks (one callable or several) into a tuple.
         self.stoppers = stoppers_from_config(eng, cast("tuple[Stopper, ...]", config.stop_callbacks))
-        size = config.reflection.reflection_minibatch_size or (1 if problem.mode == "single" else 3)
+        default_size = 1 if problem.mode == "single" else DEFAULT_MINIBATCH_SIZE
+        size = config.reflection.reflection_minibatch_size or default_size
         self.minibatch_size = min(size, len(problem.train))
         self.backend = make_backend(eng)  # where evaluator calls run; budget and cache stay here
         self.pool = EvaluatorPool(
@@ -449,7 +449,7 @@ class Engine:
         with self._lock:
             self._judged.discard(candidate_id)
 
-    def _new_candidate(self, components: dict[str, str], parents: tuple[int, ...], origin: str,
+    def _new_candidate(self, components: dict[str, str], parents: tuple[int, ...], origin: Origin,
                        proposal_id: int | None) -> CandidateRecord:
         """Create a candidate, or with caching on return the existing one with the same text."""
         with self._lock:
@@ -457,7 +457,7 @@ class Engine:
             if existing is not None:
                 return self.board.candidate(existing)
             record = CandidateRecord(id=self.board.next_id(), components=dict(components), parents=tuple(parents),
-                                     origin=origin, proposal_id=proposal_id, created_at=time.time())  # type: ignore[arg-type]
+                                     origin=origin, proposal_id=proposal_id, created_at=time.time())
             self.store.add_candidate(record)
             self.board.add_candidate(record)
         return record
@@ -474,7 +474,7 @@ class Engine:
         if self.board.pool:
             return
         components = self.problem.seed_components
-        origin = "seed"
+        origin: Origin = "seed"
         if components is None:
             components = {self.problem.str_key: self._generate_seed()}
             origin = "generated"

@@ -25,6 +25,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ._config import DEFAULT_MINIBATCH_SIZE
+
 logger = logging.getLogger("honing.estimate")
 
 CHARS_PER_TOKEN = 4  # a rough average for English text and code
@@ -91,7 +93,7 @@ def estimate_run(
         train = max(1, train_size)
         separate_val = val_size is not None
         val = max(1, val_size) if val_size is not None else train
-        mini = min(minibatch_size or 3, train)
+        mini = min(minibatch_size or DEFAULT_MINIBATCH_SIZE, train)
     if train_size is None:
         per_rejected = per_accepted = 1
     elif separate_val:  # child minibatch + (first time) parent minibatch on train, + valset if accepted

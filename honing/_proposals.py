@@ -18,7 +18,15 @@ from typing import Any
 
 from ._config import ReflectionConfig
 from ._rebase import rebase
-from ._records import SINGLE_TASK_KEY, CandidateRecord, EvaluationRecord, LMUsage, ProposalKind, ProposalRecord
+from ._records import (
+    SINGLE_TASK_KEY,
+    CandidateRecord,
+    EvaluationRecord,
+    LMUsage,
+    Origin,
+    ProposalKind,
+    ProposalRecord,
+)
 from ._reflection import (
     ReflectionExample,
     build_reflection_messages,
@@ -69,7 +77,7 @@ class Draft:
     plan: Plan
     record: ProposalRecord | None = None
     child: dict[str, str] | None = None
-    origin: str = "reflection"
+    origin: Origin = "reflection"
     parent_score: float = 0.0
     keys: tuple[str, ...] = ()
     prompt: Any = None
@@ -114,7 +122,7 @@ class Proposer:
         scoreboard: ScoreBoard,
         evaluate: Callable[[int, list[str]], dict[str, EvaluationRecord]],
         complete: Callable[[list[Message]], Completion],
-        new_candidate: Callable[[dict[str, str], tuple[int, ...], str, int], CandidateRecord],
+        new_candidate: Callable[[dict[str, str], tuple[int, ...], Origin, int], CandidateRecord],
         claim: Callable[[int], str | None] = lambda candidate_id: None,
         rebase: bool = True,
     ) -> None:
@@ -264,7 +272,7 @@ class Proposer:
         return max(newer, key=lambda c: (self.board.val_mean(c) or float("-inf"), -c))
 
     # -- shared -------------------------------------------------------------
-    def _judge(self, plan: Plan, components: dict[str, str], origin: str, parent_score: float, keys: list[str],
+    def _judge(self, plan: Plan, components: dict[str, str], origin: Origin, parent_score: float, keys: list[str],
                prompt: Any, reply: str | None, usage: _Usage, strict: bool = True) -> ProposalRecord:
         parents = plan.parent_ids
         note = ""

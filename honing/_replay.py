@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
+from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, Origin, ProposalRecord
 from ._scoreboard import ScoreBoard
 from .store import StoredRun
 
@@ -62,7 +62,7 @@ class PoolRule:
         self._known: set[int] = set()
         self._waiting: set[int] = set()  # admitted before its candidate record was seen (a viewer's read order)
 
-    def candidate(self, candidate_id: int, origin: str) -> list[int]:
+    def candidate(self, candidate_id: int, origin: Origin) -> list[int]:
         self._known.add(candidate_id)
         if origin in SEED_ORIGINS or candidate_id in self._waiting:
             self._waiting.discard(candidate_id)

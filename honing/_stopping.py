@@ -84,6 +84,10 @@ class CostCeiling:
         return status.cost_usd >= self.max_usd
 
 
+#: The stop conditions that end the run at once, in-flight work included (the engine adds its own reasons).
+URGENT_STOPS = frozenset({"timeout", "stop_file"})
+
+
 def stoppers_from_config(engine: EngineConfig, extra: tuple[Stopper, ...]) -> list[tuple[str, Stopper]]:
     """The named stop conditions a run checks, built-in ones first."""
     found: list[tuple[str, Stopper]] = []

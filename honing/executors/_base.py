@@ -23,6 +23,9 @@ from .._evaluation import EvaluatorError, Outcome
 
 Evaluate = Callable[[dict[str, Any], Any], Outcome]
 
+#: The names ``EngineConfig.executor`` accepts.
+EXECUTORS = ("thread", "process", "ray")
+
 
 class BackendError(HoningError, RuntimeError):
     """The backend itself could not run an evaluation (not the evaluator's fault)."""
@@ -75,7 +78,7 @@ def make_backend(engine_config: Any) -> EvaluationBackend:
 
         return RayBackend(address=engine_config.ray_address, resources=engine_config.ray_resources,
                           init_kwargs=getattr(engine_config, "ray_init_kwargs", None))
-    raise ValueError(f"unknown executor {kind!r}; expected 'thread', 'process' or 'ray'")
+    raise ValueError(f"unknown executor {kind!r}; expected one of {', '.join(map(repr, EXECUTORS))}")
 
 
 def pack_outcome(adapter: Any, outcome: Outcome, dumps: Callable[[Any], bytes]) -> bytes:

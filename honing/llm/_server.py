@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import ipaddress
 import json
 import logging
 import select
@@ -41,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._hosts import LOOPBACK_NAMES, host_name, is_loopback
 from ._base import LM, Completion, LMError
 from ._local import LocalLM
 from ._model_files import DEFAULT_REFLECTION_MODEL, MODELS, ModelFileError
@@ -52,24 +52,6 @@ log = logging.getLogger("honing.llm.server")
 
 READ_TIMEOUT_S = 30.0  # a client must send its request within this; a slower one gets a 408
 POLL_S = 0.25  # how often a waiting or generating request checks that its client is still there
-
-
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host in LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _host_name(header: str) -> str:
-    """``name:port`` -> ``name``; ``[::1]:80`` -> ``::1``; lower case."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 class _ClientGone(Exception):
@@ -334,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         """A loopback server answers only loopback host names: a web page cannot reach it by DNS rebinding."""
         allowed = self.server.allowed_hosts
         header = self.headers.get("Host")
-        if allowed is None or header is None or _host_name(header) in allowed:
+        if allowed is None or header is None or host_name(header) in allowed:
             return False
         self.send_json_error(RequestError(403, f"host {header[:100]!r} is not served here; start serve-lm with "
                                           "--allow-host NAME to be reached under another name", "forbidden"))
@@ -490,7 +472,7 @@ def make_server(
                     if getattr(backend.lm, "max_concurrency", None) == 1}
     server.started = int(time.time())
     server.allowed_hosts = (LOOPBACK_NAMES | {host.lower()} | {h.lower() for h in allow_hosts}
-                            if _is_loopback(host) else None)
+                            if is_loopback(host) else None)
     return server
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord
+from .._records import CandidateRecord, EvaluationRecord, LMUsage, Origin, ProposalKind, ProposalRecord
 from ._base import RunHeader
 from ._codec import Decoder
 from ._failures import damaged_error, translate
@@ -62,7 +62,7 @@ class CandidateInfo:
 
     id: int
     parents: tuple[int, ...]
-    origin: str
+    origin: Origin
     proposal_id: int | None
     created_at: float
 
@@ -73,7 +73,7 @@ class ProposalInfo:
 
     seq: int
     id: int
-    kind: str
+    kind: ProposalKind
     parent_ids: tuple[int, ...]
     child_id: int | None
     accepted: bool

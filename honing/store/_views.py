@@ -24,7 +24,10 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._records import Origin
 
 VAL_SPLITS = frozenset({"val", "single"})
 
@@ -53,7 +56,7 @@ class RunViews:
         self._log_key = array("i")
 
     # -- feeding -------------------------------------------------------------------
-    def add_candidate(self, cid: int, origin: str) -> None:
+    def add_candidate(self, cid: int, origin: Origin) -> None:
         self._known.add(cid)
         for admitted in self._rule.candidate(cid, origin):
             self._admit(admitted)

@@ -20,7 +20,6 @@ that on purpose).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import threading
@@ -28,11 +27,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .._hosts import LOOPBACK_NAMES, host_name, is_loopback
+
 logger = logging.getLogger("honing.ui")
 
 BACKLOG = 128
 MAX_HEAD_BYTES = 16 * 1024
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -48,23 +48,6 @@ Handler = Callable[[str], Response]  # path (query string removed) -> response; 
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
 431: "Request Header Fields Too Large", 500: "Internal Server Error",
             503: "Service Unavailable"}
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def host_name(header: str) -> str:
-    """``example.com:8080`` -> ``example.com``; ``[::1]:80`` -> ``::1``; lower case."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 class BoundedHTTPServer:

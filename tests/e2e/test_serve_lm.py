@@ -165,3 +165,4 @@ def test_the_serve_lm_command_serves_until_interrupted(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+        process.communicate()  # waits, and closes the stderr pipe

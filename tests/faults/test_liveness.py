@@ -58,7 +58,7 @@ def test_a_live_writer_is_refused_and_its_death_frees_the_run(tmp_path):
             SQLiteStore.for_run_dir(run_dir).open(header(), {})
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # waits, and closes the stdout pipe
     assert writer_alive(run_dir / "honing.db") is False
     store = SQLiteStore.for_run_dir(run_dir)
     assert [c.id for c in store.open(header(), {}).candidates] == [0]
@@ -117,7 +117,7 @@ def test_takeover_opens_a_run_whose_lock_is_held(tmp_path, caplog):
         assert "taking over" in caplog.text and f"pid {proc.pid}" in caplog.text
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # waits, and closes the stdout pipe
 
 
 def test_engine_config_takeover_reaches_the_store(tmp_path):
@@ -141,7 +141,7 @@ def test_engine_config_takeover_reaches_the_store(tmp_path):
         assert run(takeover=True).total_metric_calls == 20
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # waits, and closes the stdout pipe
 
 
 def test_the_heartbeat_advances_while_a_session_is_open(tmp_path):
@@ -195,7 +195,7 @@ def test_honing_run_refuses_a_held_run_in_one_line_and_force_takes_it_over(tmp_p
             assert main(argv + ["--force"]) == 0
         finally:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # waits, and closes the stdout pipe
     finally:
         server.shutdown()
         server.server_close()

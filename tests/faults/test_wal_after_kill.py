@@ -39,7 +39,7 @@ def test_sigkill_during_a_write_storm_leaves_a_bounded_wal(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     written = int(proc.stdout.readline())
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # waits, and closes the stdout pipe
     wal = run_dir / "honing.db-wal"
     assert written > 1000
     assert wal.stat().st_size <= 2 * WAL_LIMIT_BYTES, f"{wal.stat().st_size} bytes of WAL after the kill"

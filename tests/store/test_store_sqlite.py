@@ -238,7 +238,7 @@ def test_a_second_live_writer_process_is_refused(tmp_path):
             SQLiteStore.for_run_dir(run_dir).open(header(), {})
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # waits, and closes the stdout pipe
     SQLiteStore.for_run_dir(run_dir).open(header(), {})  # a killed writer does not block a resume
 
 
