@@ -25,6 +25,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from ._errors import HoningError
 from ._templates import template_problem
 
+if TYPE_CHECKING:
+    from ._selection import ComponentSelector, ParentSelector
+    from .llm._base import LM
+    from .store import Store
+
+    #: What ``reflection_lm`` / ``refiner_lm`` accept (``honing.llm.resolve_lm`` turns it into an ``LM``): an LM,
+    #: a model name or endpoint URL, an endpoint dict, a callable ``prompt -> str``, or None for the default.
+    LMSpec = LM | str | Mapping[str, Any] | Callable[..., Any] | None
+
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
 elif TYPE_CHECKING:  # Python 3.10: type checkers read the decorator from typing_extensions (no runtime dependency)
@@ -158,7 +167,7 @@ class EngineConfig(_Config):
     capture_stdio: bool = False
     failure_score: float = 0.0
     frontier_type: str = "hybrid"
-    candidate_selection_strategy: Any = "pareto"
+    candidate_selection_strategy: str | ParentSelector = "pareto"
     epsilon: float = 0.1
     seed: int = 0
     #: How many of an example's best evaluations an evaluator's ``opt_state`` holds (GEPA's default, 30).
@@ -264,12 +273,12 @@ def _check_gepa_engine(engine: EngineConfig) -> None:
 class ReflectionConfig(_Config):
     """How candidates are proposed: the reflection LM and what it is shown."""
 
-    reflection_lm: Any = None
+    reflection_lm: LMSpec = None
     #: Options for building ``reflection_lm`` from its name (``temperature``, ``api_base``, ``api_key``, ...).
     reflection_lm_kwargs: dict[str, Any] | None = None
     #: None: one example in single-task mode, else ``DEFAULT_MINIBATCH_SIZE``.
     reflection_minibatch_size: int | None = None
-    module_selector: Any = "round_robin"
+    module_selector: str | ComponentSelector = "round_robin"
     batch_sampler: Any = "epoch_shuffled"
     skip_perfect_score: bool = False
     perfect_score: float | None = None
@@ -376,7 +385,7 @@ class RefinerConfig(_Config):
     the others; the better of (original, refined) is what an evaluation scores.
     """
 
-    refiner_lm: Any = None
+    refiner_lm: LMSpec = None
     max_refinements: int = 1
     refiner_prompt: str | None = None
 
@@ -403,7 +412,7 @@ class Config(_Config):
     refiner: RefinerConfig | None = None
     stop_callbacks: Callable[..., bool] | Sequence[Callable[..., bool]] | None = None
     callbacks: Sequence[Any] | None = None
-    store: Any = None
+    store: Store | str | None = None  # a Store, or a path open_store understands
 
     def __post_init__(self) -> None:
         for name, kind in _SECTIONS.items():
