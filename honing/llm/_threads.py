@@ -84,6 +84,32 @@ def other_load() -> float | None:
     return max(0.0, load - _own.sample())
 
 
+class OtherCPU:
+    """Busy cores outside this process *and its children*, from ``/proc/stat``, between successive samples.
+
+    Unlike ``other_load`` (the load average less this process's CPU), it does not count this
+    process's own threads waiting for a core, nor the subprocesses it runs (sandboxed
+    evaluations), as other programs. Children count once they have ended and been waited for.
+    """
+
+    def __init__(self) -> None:
+        self._last = self._now()
+
+    @staticmethod
+    def _now() -> tuple[tuple[float, float] | None, float, float]:
+        own = os.times()
+        return _cpu_times(), own.user + own.system + own.children_user + own.children_system, time.monotonic()
+
+    def sample(self) -> float | None:
+        """Busy cores outside this process tree since the last sample, or None where /proc/stat is missing."""
+        (cpu0, own0, t0), (cpu1, own1, t1) = self._last, self._now()
+        self._last = (cpu1, own1, t1)
+        if cpu0 is None or cpu1 is None or cpu1[1] <= cpu0[1] or t1 <= t0:
+            return None
+        share = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])  # of all CPUs in the machine
+        return max(0.0, share * max(1, os.cpu_count() or 1) - (own1 - own0) / (t1 - t0))
+
+
 def _cpu_times() -> tuple[float, float] | None:
     """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
     try:

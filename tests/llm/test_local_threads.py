@@ -71,3 +71,19 @@ def test_recent_other_load_reads_proc_stat(monkeypatch):
     assert _threads.recent_other_load(1.0) == pytest.approx(1.5)
     monkeypatch.setattr(_threads, "_cpu_times", lambda: None)
     assert _threads.recent_other_load(1.0) is None
+
+
+def test_other_cpu_leaves_out_this_process_and_its_children(monkeypatch):
+    """A demo's own sandboxed evaluations are not 'other programs' (they made an idle machine read as busy)."""
+    import os
+
+    stats = iter([(100.0, 400.0), (300.0, 600.0)])  # 200 of 200 jiffies busy: both cores, for 10 s
+    clock = iter([0.0, 10.0])
+    own = iter([os.times_result((1.0, 0.0, 0.0, 0.0, 0.0)),  # user, system, children user, children system
+                os.times_result((11.0, 0.0, 5.0, 0.0, 0.0))])  # 10 s itself + 5 s in children since
+    monkeypatch.setattr(_threads, "_cpu_times", lambda: next(stats))
+    monkeypatch.setattr(_threads.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(_threads.os, "times", lambda: next(own))
+    monkeypatch.setattr(_threads.os, "cpu_count", lambda: 2)
+    sampler = _threads.OtherCPU()
+    assert sampler.sample() == pytest.approx(0.5)  # 2 busy cores - 1.5 of this process tree's
