@@ -97,9 +97,13 @@ def test_a_run_killed_at_random_moments_repeats_only_what_was_cut_short(tmp_path
     assert clean.retried == clean.other_repeats == 0
     assert killed.other_repeats == 0  # every repeated call follows a call a kill cut short
     assert killed.max_starts <= MAX_ATTEMPTS
-    assert killed.budget_used == clean.budget_used == 120  # never over the budget, and no stall
-    if mode == "sequential":
+    assert killed.stop_reason == clean.stop_reason == "budget exhausted"  # no stall
+    if mode == "sequential":  # the run is a function of its seed: it ends exactly where the clean one ends
+        assert killed.budget_used == clean.budget_used == 120
         assert (killed.best_candidate, killed.best_score) == (clean.best_candidate, clean.best_score)
+    else:  # thread timing decides which proposals run, killed or not; the last may find fewer units left
+        # than a minibatch needs (3 here), so a run can end a unit or two under the budget, never over it
+        assert 120 - 3 < killed.budget_used <= 120 and 120 - 3 < clean.budget_used <= 120
 
 
 @pytest.mark.limit_s(120)
