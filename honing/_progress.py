@@ -20,6 +20,7 @@ While the reflection LM generates, ``activity()`` (an LM's optional
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
@@ -41,11 +42,11 @@ REDRAW_S = 0.5
 
 def in_notebook() -> bool:
     """Whether this process is a Jupyter kernel (where tqdm can draw a widget)."""
-    try:
-        from IPython.core.getipython import get_ipython
+    try:  # through importlib: IPython 8 leaves get_ipython unannotated, IPython 9 annotates it
+        getipython = importlib.import_module("IPython.core.getipython")
     except ImportError:
         return False
-    shell = get_ipython()  # type: ignore[no-untyped-call]  # IPython leaves it unannotated
+    shell = getipython.get_ipython()
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
