@@ -284,8 +284,13 @@ def test_a_venv_under_tmp_works():
                   "r = run_code('import os, sys\\ndef f():\\n    return [sys.prefix, "
                   "os.path.exists(sys.prefix + \\'/pyvenv.cfg\\')]\\n', 'f', timeout=30)\n"
                   "print(json.dumps([r.ok, r.error, r.value]))\n")
+        # --system-site-packages sees the base interpreter's packages, not those of a venv the tests run in
+        import honing
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(honing.__file__)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", script], capture_output=True, text=True,
-                             timeout=120, check=False)
+                             timeout=120, check=False, env=env)
         assert out.returncode == 0, out.stderr[-2000:]
         ok, error, value = json.loads(out.stdout.strip().splitlines()[-1])
         assert ok, error
