@@ -19,7 +19,6 @@ import argparse
 import itertools
 import os
 import platform
-import re
 import sys
 import tempfile
 import threading
@@ -31,6 +30,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import honing as hn  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+import _benchmarks_md as benchmarks_md  # noqa: E402
 
 
 def calibrate(target_s: float) -> int:
@@ -95,19 +97,6 @@ def table(rows: list[dict], baseline: float) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) only the "## Executors" section; other sections belong to other benchmarks."""
-    path = HERE.parent / "BENCHMARKS.md"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = f"## Executors\n\n{text.strip()}\n"
-    pattern = re.compile(r"^## Executors\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section + "\n", current, count=1).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    path.write_text(updated)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=int, default=120)
@@ -153,7 +142,8 @@ def main() -> None:
             versions.append(f"Ray {ray.__version__}")
         except ImportError:
             pass
-        write_section(
+        benchmarks_md.write_section(
+            "Executors",
             f"`python bench/executors.py --write` — a CPU-bound evaluator (pure-Python loop, "
             f"{one_call * 1000:.0f} ms per call measured), a scripted LM with no latency, budget "
             f"{args.budget} evaluator calls, {args.examples} examples, {args.workers} workers, on "

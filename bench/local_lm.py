@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _benchmarks_md as benchmarks_md  # noqa: E402
+
 WORKER = Path(__file__).resolve().parent / "_local_lm_worker.py"
 SECTION = "## Local models"
 _LOCAL_MODELS = ("local/qwen2.5-coder-1.5b", "local/qwen2.5-coder-0.5b", "local/smollm2-135m")
@@ -249,16 +252,9 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_section(body: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
+def write_section(body: str) -> None:
     """Replace only the ``## Local models`` section, leaving other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + block
-    path.write_text(text)
+    benchmarks_md.write_section(SECTION.removeprefix("## "), body)
 
 
 def main(argv: list[str] | None = None) -> int:

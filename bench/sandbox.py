@@ -16,7 +16,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import _benchmarks_md as benchmarks_md  # noqa: E402 (bench/ is on the path: this file's folder)
 
 from honing.sandbox import run_code  # noqa: E402
 from honing.sandbox._sweep import processes_of  # noqa: E402
@@ -135,12 +136,9 @@ def render(rows, t1: float, t8: float, leak_rows, leak_s: float, failed: int, co
 
 
 def update_benchmarks(text: str, load: tuple[str, str]) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    doc = path.read_text() if path.exists() else "# Benchmarks\n"
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     user = "root" if os.geteuid() == 0 else "an unprivileged user"
     section = (
-        "## Sandbox\n\n"
         f"`python bench/sandbox.py --update` on {datetime.date.today().isoformat()}, {machine}, running as {user}; "
         f"load average before {load[0]}, after {load[1]}.\n\n{text}\n\n"
         "Per-call cost is one `python -I -S` start plus the confinement (namespaces, the minimal root, "
@@ -150,9 +148,7 @@ def update_benchmarks(text: str, load: tuple[str, str]) -> None:
         "runs). The run takes about a minute. Figures from a shared machine vary by tens of percent "
         "between runs.\n"
     )
-    pattern = re.compile(r"^## Sandbox\n.*?(?=^## |\Z)", re.S | re.M)
-    doc = pattern.sub(lambda _: section + "\n", doc) if pattern.search(doc) else doc.rstrip("\n") + "\n\n" + section
-    path.write_text(doc.rstrip("\n") + "\n")
+    benchmarks_md.write_section("Sandbox", section)
 
 
 def _load() -> str:

@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _benchmarks_md as benchmarks_md  # noqa: E402
+
 GEPA_PYTHON = HERE.parent / ".bench-venv" / "gepa" / "bin" / "python"
 
 
@@ -154,22 +157,14 @@ def report(by_examples: list[dict], by_proposals: list[dict], started: str, args
         plot(by_examples, by_proposals, args.plot)
         print(f"wrote {args.plot}")
     if args.write:
-        section = (f"## Scaling\n\n`python bench/scaling.py --write` started {started}, {os.cpu_count()} cores; an "
+        section = (f"`python bench/scaling.py --write` started {started}, {os.cpu_count()} cores; an "
                    "instant scripted LM and an instant evaluator, so only each engine's own bookkeeping is timed "
                    "(honing writes its SQLite store, GEPA runs without a run dir). The load average before each run "
                    "is in the last column.\n\n" + tables + "\n")
         if args.plot:
             section += f"\n![scaling]({args.plot.resolve().relative_to(HERE.parent)})\n"
-        path = HERE.parent / "BENCHMARKS.md"
-        content = path.read_text()
-        start = content.find("## Scaling\n")
-        if start == -1:
-            content = content.rstrip() + "\n\n" + section
-        else:
-            end = content.find("\n## ", start + 3)
-            content = content[:start] + section + (content[end:] if end != -1 else "")
-        path.write_text(content)
-        print(f"updated {path}")
+        benchmarks_md.write_section("Scaling", section)
+        print(f"updated {benchmarks_md.PATH}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _benchmarks_md as benchmarks_md  # noqa: E402
 import _search_tasks as tasks  # noqa: E402
 
 GEPA_PYTHON = HERE.parent / ".bench-venv" / "gepa" / "bin" / "python"
@@ -228,12 +229,10 @@ def main() -> int:
 
 def write_section(records: list[dict], table: str, verdicts: list[str], plots: list[Path],
                   args: argparse.Namespace) -> None:
-    """Replace the ``## Search`` section of BENCHMARKS.md (the prose around the table stays in the file)."""
+    """Replace the ``## Search`` section of BENCHMARKS.md (``## Search: notes`` is left alone)."""
     loads = sorted(float(r["load_before"]) for r in records if r.get("load_before") not in (None, "?"))
     first = records[0] if records else {}
     lines = [
-        "## Search",
-        "",
         f"`python bench/search.py --seeds {args.seeds} --write` on {time.strftime('%Y-%m-%d')}, "
         f"{os.cpu_count()} cores, "
         f"load average {loads[0]:.2f}-{loads[-1]:.2f} before the runs (machine kept otherwise idle). "
@@ -248,16 +247,7 @@ def write_section(records: list[dict], table: str, verdicts: list[str], plots: l
         "",
         *[f"![{p.stem}]({p.resolve().relative_to(HERE.parent)})" for p in plots],
     ]
-    path = HERE.parent / "BENCHMARKS.md"
-    content = path.read_text()
-    section = "\n".join(lines).rstrip() + "\n"
-    start = content.find("## Search")
-    if start == -1:
-        content = content.rstrip() + "\n\n" + section
-    else:
-        end = content.find("\n## ", start + 3)
-        content = content[:start] + section + ("\n" + content[end + 1:] if end != -1 else "")
-    path.write_text(content)
+    benchmarks_md.write_section("Search", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ import platform
 import statistics
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
+
+import _benchmarks_md as benchmarks_md
 
 from honing.llm._local import LocalLM
 from honing.llm._server import make_server
 
-ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## serve-lm"
 MODEL = "local/qwen2.5-coder-0.5b"
 BODY = {"messages": [{"role": "user", "content": "Count from 1 to 30, separated by spaces. Only the numbers."}],
@@ -95,16 +95,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        text = path.read_text()
-        block = f"{SECTION}\n\nProduced by `python bench/serve_lm.py`.\n\n{table}\n"
-        if SECTION in text:
-            head, _, rest = text.partition(SECTION)
-            tail = rest.split("\n## ", 1)
-            text = head + block + ("\n## " + tail[1] if len(tail) > 1 else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + block
-        path.write_text(text)
+        benchmarks_md.write_section(SECTION.removeprefix("## "), f"Produced by `python bench/serve_lm.py`.\n\n{table}")
 
 
 if __name__ == "__main__":

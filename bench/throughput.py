@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import _benchmarks_md as benchmarks_md  # noqa: E402
 import workloads  # noqa: E402
 
 GEPA_PYTHON = HERE.parent / ".bench-venv" / "gepa" / "bin" / "python"
@@ -92,19 +93,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = HERE.parent / "BENCHMARKS.md"
-    content = path.read_text() if path.exists() else "# Benchmarks\n"
-    header = "## Throughput"
-    start = content.find(header)
-    if start == -1:
-        content = content.rstrip() + "\n\n" + text + "\n"
-    else:
-        end = content.find("\n## ", start + len(header))
-        content = content[:start] + text + ("\n" + content[end:] if end != -1 else "\n")
-    path.write_text(content)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=600)
@@ -132,14 +120,13 @@ def main() -> int:
     if args.write:
         machine = f"{os.cpu_count()} cores"
         section = (
-            "## Throughput\n\n"
             f"`python bench/throughput.py` on {time.strftime('%Y-%m-%d')}, {machine}: scripted LM with "
             f"{args.lm_latency:g} s latency, evaluator with {args.eval_latency * 1000:g} ms latency, 64 examples "
             f"(32 train / 32 val), {args.workers} workers, budget {args.budget}, default settings otherwise. "
             "The scripted LM numbers its drafts so concurrent replies differ, as a sampling LLM's do.\n\n"
             + report + "\n"
         )
-        write_section(section)
+        benchmarks_md.write_section("Throughput", section)
     return 0
 
 
