@@ -12,6 +12,9 @@ from typing import Any
 
 import honing as hn
 
+# The embedded model that the examples whose candidates call an LLM drive by default.
+TASK_LM = "local/qwen2.5-coder-0.5b"
+
 
 def config(budget: int, reflection_lm: Any, run_dir: str | None, seed: int, timeout_s: float | None,
            verbose: bool, *, minibatch: int = 3, workers: int = 2, **engine: Any) -> hn.Config:
@@ -37,16 +40,38 @@ def run_figures(result: hn.Result, started: float) -> dict[str, Any]:
     }
 
 
-def held_out(evaluate: Any, seed: str, best: str, test: list[Any]) -> tuple[float, float]:
-    """Mean score of the seed and of the best candidate on examples the search never saw.
+def task_model(spec: Any, *, max_tokens: int, temperature: float = 0.0) -> Any:
+    """The model a task calls: an object passed in is used as it is; a name (default ``TASK_LM``) goes to ``hn.lm``.
 
+    A served model (``http://...``) may queue requests from several workers: it waits for its turn
+    rather than time out.
+    """
+    if spec is not None and not isinstance(spec, str):
+        return spec
+    name = spec or TASK_LM
+    options = {"timeout_s": 3600.0} if name.startswith(("http://", "https://")) else {}
+    return hn.lm(name, temperature=temperature, max_tokens=max_tokens, **options)
+
+
+def held_out_figures(result: hn.Result, started: float, evaluate: Any, seed: str, test: list[Any]) -> dict[str, Any]:
+    """``run_figures`` plus the mean score of the seed and of the best candidate on examples the search never saw.
+
+    ``baseline``/``optimized`` are those means, ``val_seed``/``val_best`` the val scores that chose the best.
     When the search kept the seed, it is measured once and reported for both.
     """
     def mean(candidate: str) -> float:
         return sum(float(evaluate(candidate, example)[0]) for example in test) / len(test)
 
+    best = str(result.best_candidate)
     before = mean(seed)
-    return before, before if best == seed else mean(best)
+    return {
+        **run_figures(result, started),
+        "baseline": before,
+        "optimized": before if best == seed else mean(best),
+        "val_seed": result.val_scores[0],
+        "val_best": result.best_score,
+        "test_size": len(test),
+    }
 
 
 def parser(description: str, *, budget: int, timeout: float, seed_help: str | None = None) -> argparse.ArgumentParser:
@@ -66,3 +91,11 @@ def print_run(out: dict[str, Any]) -> None:
     print(f"{out['proposals']} proposals, {out['evaluator_calls']} evaluations, {out['wall_clock_s']:.0f} s")
     if out.get("run_dir"):
         print(f"run stored in {out['run_dir']}")
+
+
+def print_held_out(out: dict[str, Any], measure: str, items: str) -> None:
+    """Print what ``held_out_figures`` measured: val scores, the run's cost, the held-out ``baseline -> optimized``."""
+    print(f"val accuracy {out['val_seed']:.2f} -> {out['val_best']:.2f}")
+    print_run(out)
+    print(f"baseline {out['baseline']:.1%} -> optimized {out['optimized']:.1%} "
+          f"({measure} on {out['test_size']} held-out {items})")

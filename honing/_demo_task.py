@@ -1,7 +1,7 @@
 """The task ``honing demo`` optimizes: seed 000's bubble sort, scored on speed against ``sorted()``.
 
-The rules are the sorting example's (``examples/sorting``): the candidate must
-sort by itself, so code that calls ``sorted()`` or ``.sort()``, or imports a
+The sorting example (``examples/sorting``) plays by these rules too: the candidate
+must sort by itself, so code that calls ``sorted()`` or ``.sort()``, or imports a
 sorting module (``heapq``, ``bisect``, NumPy, ...), scores 0 before it runs. A
 1.5B model otherwise "wins" by returning ``sorted(arr)``. Each case is timed as
 the best of three runs, so that one noisy measurement does not decide.
@@ -44,17 +44,17 @@ _FORBIDDEN_MODULES = {"heapq", "bisect", "numpy", "pandas", "sortedcontainers", 
 # could shadow or patch them.
 PRELUDE = "import time as _demo_time\n_demo_clock = _demo_time.perf_counter\n_demo_sorted = sorted\n"
 
-# Runs after the candidate: every case once (checked by the caller), timed ones best of three.
+# Runs after the candidate: every case once (checked by the caller), timed ones best of ``repeats``.
 HARNESS = """
 
-def _demo_measure(cases, timed):
+def _demo_measure(cases, timed, repeats=3):
     report = {}
     for name, data in cases.items():
         got = sort_list(list(data))
         entry = {"got": got}
         if name in timed:
             best = reference = float("inf")
-            for _ in range(3):
+            for _ in range(repeats):
                 copy = list(data)
                 start = _demo_clock()
                 sort_list(copy)

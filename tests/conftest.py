@@ -41,6 +41,24 @@ class ScriptedLM:
             return [messages_to_text(m) for m in self.prompts]
 
 
+# A correct O(n log n) ``sort_list`` that sorts by itself: the improvement the sorting tasks hope for.
+MERGE_SORT = '''def sort_list(arr):
+    if len(arr) <= 1:
+        return list(arr)
+    middle = len(arr) // 2
+    left, right = sort_list(arr[:middle]), sort_list(arr[middle:])
+    out, i, j = [], 0, 0
+    while i < len(left) and j < len(right):
+        if left[i] <= right[j]:
+            out.append(left[i])
+            i += 1
+        else:
+            out.append(right[j])
+            j += 1
+    return out + left[i:] + right[j:]
+'''
+
+
 def fenced(text: str) -> str:
     return f"Here is the improved version.\n```\n{text}\n```"
 

@@ -8,23 +8,7 @@ import pytest
 
 from honing import _demo
 from honing._demo_task import SEED, evaluate, forbidden_use
-from tests.conftest import ScriptedLM
-
-MERGE_SORT = '''def sort_list(arr):
-    if len(arr) <= 1:
-        return list(arr)
-    middle = len(arr) // 2
-    left, right = sort_list(arr[:middle]), sort_list(arr[middle:])
-    out, i, j = [], 0, 0
-    while i < len(left) and j < len(right):
-        if left[i] <= right[j]:
-            out.append(left[i])
-            i += 1
-        else:
-            out.append(right[j])
-            j += 1
-    return out + left[i:] + right[j:]
-'''
+from tests.conftest import MERGE_SORT, ScriptedLM
 
 
 @pytest.mark.parametrize("code, used", [

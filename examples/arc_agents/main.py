@@ -13,24 +13,19 @@ LLM transcript. Generalization mode: reflect on train tasks, select on val, repo
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-if __package__:
-    from . import agent, tasks
-else:  # run as a script: python examples/arc_agents/main.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    import agent  # type: ignore[no-redef]
-    import tasks  # type: ignore[no-redef]
+if not __package__:  # run as a script (python examples/arc_agents/main.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn
 from examples import _common
+from examples.arc_agents import agent, tasks
 
 DEFAULT_BUDGET = 24
-DEFAULT_TASK_LM = "local/qwen2.5-coder-0.5b"
 
 SEED_PROGRAM = '''def format_grid(grid):
     return "\\n".join(" ".join(str(c) for c in row) for row in grid)
@@ -80,13 +75,6 @@ BACKGROUND = """The candidate is a Python program (standard library only) defini
 - Score per task = 1 if the returned grid equals the expected output exactly, else 0."""
 
 
-def chat_model(spec: Any = None, max_tokens: int = 300):
-    """A ``prompt -> reply`` callable: an object passed in is used as it is; a name goes to ``hn.lm``."""
-    if spec is None or isinstance(spec, str):
-        return hn.lm(spec or DEFAULT_TASK_LM, temperature=0.0, max_tokens=max_tokens)
-    return spec
-
-
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n // 2] + f"\n... [{len(text) - n} chars cut] ...\n" + text[-n // 2:]
 
@@ -121,34 +109,22 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
     train = tasks.make_split("train", n_train, seed)
     val = tasks.make_split("val", n_val, seed)
     test = tasks.make_split("test", n_test, seed)
-    evaluate = make_evaluator(chat_model(task_lm))
+    evaluate = make_evaluator(_common.task_model(task_lm, max_tokens=300))
     config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     started = time.monotonic()
     result = hn.optimize_anything(SEED_PROGRAM, evaluate, dataset=train, valset=val, objective=OBJECTIVE,
                                   background=BACKGROUND, config=config)
-    best = str(result.best_candidate)
-    before, after = _common.held_out(evaluate, SEED_PROGRAM, best, test)
-    return {
-        **_common.run_figures(result, started),
-        "baseline": before,
-        "optimized": after,
-        "val_seed": result.val_scores[0],
-        "val_best": result.best_score,
-        "test_size": len(test),
-    }
+    return _common.held_out_figures(result, started, evaluate, SEED_PROGRAM, test)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _common.parser("Evolve an LLM agent program for ARC-style grid puzzles.",
                             budget=DEFAULT_BUDGET, timeout=1800.0, seed_help="engine seed and task generation seed")
-    parser.add_argument("--task-lm", default=DEFAULT_TASK_LM, help="the model the program calls (default %(default)s)")
+    parser.add_argument("--task-lm", default=_common.TASK_LM, help="the model the program calls (default %(default)s)")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, task_lm=args.task_lm, timeout_s=args.timeout)
     print("\nbest program:\n" + out["best_candidate"])
-    print(f"val accuracy {out['val_seed']:.2f} -> {out['val_best']:.2f}")
-    _common.print_run(out)
-    print(f"baseline {out['baseline']:.1%} -> optimized {out['optimized']:.1%} "
-          f"(exact-match accuracy on {out['test_size']} held-out tasks)")
+    _common.print_held_out(out, "exact-match accuracy", "tasks")
     return 0
 
 

@@ -27,10 +27,7 @@ import random
 import time
 from typing import Any
 
-if __package__:
-    from . import problem
-else:  # imported from a script or from another interpreter with this folder on sys.path
-    import problem  # type: ignore[no-redef]
+from examples.blackbox import problem
 
 EVALS_PER_FUNCTION = 100
 TIE_RELATIVE = 0.01  # gaps within 1% (or 1e-6 absolute) of each other are a tie

@@ -10,21 +10,17 @@ are generated from seeds (``simulator.make_examples``); every strategy runs in t
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-if __package__:
-    from . import evaluator, simulator
-else:  # run as a script: python examples/cant_be_late/main.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    import evaluator  # type: ignore[no-redef]
-    import simulator  # type: ignore[no-redef]
+if not __package__:  # run as a script (python examples/cant_be_late/main.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn
 from examples import _common
+from examples.cant_be_late import evaluator, simulator
 
 DEFAULT_BUDGET = 40
 

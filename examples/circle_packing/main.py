@@ -10,20 +10,17 @@ circles are validated by ``evaluator.validate`` in this process.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-if __package__:
-    from . import evaluator
-else:  # run as a script: python examples/circle_packing/main.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    import evaluator  # type: ignore[no-redef]
+if not __package__:  # run as a script (python examples/circle_packing/main.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn
 from examples import _common
+from examples.circle_packing import evaluator
 
 DEFAULT_BUDGET = 8
 

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import honing as hn
-
-if __package__:
-    from . import simulator
-else:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import simulator  # type: ignore[no-redef]
+from examples.cloudcast import simulator
 
 # Defined in the sandbox before the candidate runs (a candidate may define its own instead).
 PRELUDE = '''

@@ -12,24 +12,19 @@ logs the diagnostics with ``hn.log`` and returns the mean. Needs Pillow and NumP
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-if __package__:
-    from . import animator, gif_score
-else:  # run as a script: python examples/gif_animator/main.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    import animator  # type: ignore[no-redef]
-    import gif_score  # type: ignore[no-redef]
+if not __package__:  # run as a script (python examples/gif_animator/main.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn
 from examples import _common
+from examples.gif_animator import animator, gif_score
 
 DEFAULT_BUDGET = 3
-DEFAULT_TASK_LM = "local/qwen2.5-coder-0.5b"
 
 SEED_PROMPT = ("You are a Python animator. Write a single function `make_gif(path)` that uses Pillow to render an "
                "animated GIF and save it to `path`. Output only code.")
@@ -44,14 +39,6 @@ BACKGROUND = ("The system prompt is given to a 0.5B-parameter code model, follow
               "and measurements: frames (target 24), loop_ratio (last->first change over the average frame "
               "change; <= 1 is seamless), frame_ms and playback_ms (target 1000 ms per loop), size_kb (< 100). "
               "Small models follow short, concrete instructions and worked templates best.")
-
-
-def task_model(spec: Any = None, max_tokens: int = 700) -> animator.ChatModel:
-    """A ``messages -> reply`` callable: an object passed in is used as it is; a name goes to ``hn.lm``."""
-    if spec is None or isinstance(spec, str):
-        # temperature 0.2 (as in the seed): reproducible enough that the score reflects the prompt
-        return hn.lm(spec or DEFAULT_TASK_LM, temperature=0.2, max_tokens=max_tokens)
-    return spec
 
 
 def render_and_measure(system_prompt: str, llm: animator.ChatModel) -> dict[str, Any]:
@@ -77,7 +64,8 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
         task_lm: Any = None, samples: int = 2, timeout_s: float | None = 3600.0,
         verbose: bool = True) -> dict[str, Any]:
     """Optimize the system prompt; returns the seed's and the best prompt's scores and the best prompt."""
-    evaluate = make_evaluator(task_model(task_lm), samples)
+    # temperature 0.2 (as in the seed): reproducible enough that the score reflects the prompt
+    evaluate = make_evaluator(_common.task_model(task_lm, max_tokens=700, temperature=0.2), samples)
     config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose, raise_on_exception=False)
     started = time.monotonic()
     result = hn.optimize_anything(SEED_PROMPT, evaluate, objective=OBJECTIVE, background=BACKGROUND, config=config)
@@ -92,7 +80,7 @@ def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | 
 def main(argv: list[str] | None = None) -> int:
     parser = _common.parser("Evolve a GIF animator agent's system prompt with honing.",
                             budget=DEFAULT_BUDGET, timeout=3600.0)
-    parser.add_argument("--task-lm", default=DEFAULT_TASK_LM, help="the model writing the code (default %(default)s)")
+    parser.add_argument("--task-lm", default=_common.TASK_LM, help="the model writing the code (default %(default)s)")
     parser.add_argument("--samples", type=int, default=2, help="GIFs rendered per evaluation (default %(default)s)")
     args = parser.parse_args(argv)
     print(f"animator loop: {'LangGraph' if animator.have_langgraph() else 'plain generate -> run -> repair'}; "

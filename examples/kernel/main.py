@@ -12,20 +12,17 @@ on correctness (allclose against a reference) and speed, in multi-task mode with
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-if __package__:
-    from . import evaluator
-else:  # run as a script: python examples/kernel/main.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    import evaluator  # type: ignore[no-redef]
+if not __package__:  # run as a script (python examples/kernel/main.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn
 from examples import _common
+from examples.kernel import evaluator
 
 DEFAULT_BUDGET = 12
 

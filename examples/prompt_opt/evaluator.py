@@ -15,8 +15,9 @@ import os
 import threading
 from typing import Any
 
-from . import data, scorer
-from .main import BACKGROUND, DEFAULT_TASK_LM, OBJECTIVE, SEED_PROMPT, task_model
+from examples import _common
+from examples.prompt_opt import data, scorer
+from examples.prompt_opt.main import BACKGROUND, OBJECTIVE, SEED_PROMPT
 
 __all__ = ["SEED", "OBJECTIVE", "BACKGROUND", "evaluate", "make_dataset", "make_valset", "make_testset"]
 
@@ -31,9 +32,9 @@ def _evaluator():
     global _evaluate
     with _lock:
         if _evaluate is None:
-            spec = os.environ.get("PROMPT_OPT_TASK_LM", DEFAULT_TASK_LM)
+            spec = os.environ.get("PROMPT_OPT_TASK_LM", _common.TASK_LM)
             max_tokens = int(os.environ.get("PROMPT_OPT_MAX_TOKENS", "192"))
-            _evaluate = scorer.make_evaluator(task_model(spec, max_tokens))
+            _evaluate = scorer.make_evaluator(_common.task_model(spec, max_tokens=max_tokens))
         return _evaluate
 
 

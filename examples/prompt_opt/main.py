@@ -11,24 +11,19 @@ is reported before and after. Problems ship in ``problems.json`` (``data.py`` re
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-if __package__:
-    from . import data, scorer
-else:  # run as a script: python examples/prompt_opt/main.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    import data  # type: ignore[no-redef]
-    import scorer  # type: ignore[no-redef]
+if not __package__:  # run as a script (python examples/prompt_opt/main.py): make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import honing as hn
 from examples import _common
+from examples.prompt_opt import data, scorer
 
 DEFAULT_BUDGET = 24
-DEFAULT_TASK_LM = "local/qwen2.5-coder-0.5b"
 
 SEED_PROMPT = ("Solve the math problem carefully. Break down the steps and provide the final answer as a "
                "single number.")
@@ -43,55 +38,34 @@ BACKGROUND = ("The candidate is the system prompt given to a 0.5B-parameter mode
               "explicit steps. Score = 1 if the parsed answer equals the correct integer, else 0.")
 
 
-def task_model(spec: Any = None, max_tokens: int = 256) -> scorer.TaskModel:
-    """A ``messages -> reply`` callable: an object passed in is used as it is; a name goes to ``hn.lm``."""
-    if spec is None or isinstance(spec, str):
-        name = spec or DEFAULT_TASK_LM
-        # A served model may queue requests from several workers: wait for the turn rather than time out.
-        options = {"timeout_s": 3600.0} if name.startswith(("http://", "https://")) else {}
-        return hn.lm(name, temperature=0.0, max_tokens=max_tokens, **options)
-    return spec
-
-
 def run(budget: int = DEFAULT_BUDGET, reflection_lm: Any = None, run_dir: str | None = None, seed: int = 0,
         task_lm: Any = None, n_train: int = 20, n_val: int = 6, n_test: int = 12,
         timeout_s: float | None = 1800.0, verbose: bool = True) -> dict[str, Any]:
     """Optimize the system prompt; returns test accuracy before and after and the best prompt."""
     splits = data.load()
     train, val, test = splits["train"][:n_train], splits["val"][:n_val], splits["test"][:n_test]
-    evaluate = scorer.make_evaluator(task_model(task_lm))
+    llm = _common.task_model(task_lm, max_tokens=256)
+    evaluate = scorer.make_evaluator(llm)
     config = _common.config(budget, reflection_lm, run_dir, seed, timeout_s, verbose)
     started = time.monotonic()
     result = hn.optimize_anything(SEED_PROMPT, evaluate, dataset=train, valset=val, objective=OBJECTIVE,
                                   background=BACKGROUND, config=config)
-    best = str(result.best_candidate)
     # Test problems never reached the optimizer; no worked solutions are needed to score them.
-    test_eval = scorer.make_evaluator(task_model(task_lm), show_solution=False)
-    before, after = _common.held_out(test_eval, SEED_PROMPT, best, test)
-    return {
-        **_common.run_figures(result, started),
-        "baseline": before,
-        "optimized": after,
-        "val_seed": result.val_scores[0],
-        "val_best": result.best_score,
-        "test_size": len(test),
-    }
+    test_eval = scorer.make_evaluator(llm, show_solution=False)
+    return _common.held_out_figures(result, started, test_eval, SEED_PROMPT, test)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _common.parser("Evolve a small model's system prompt for word problems.",
                             budget=DEFAULT_BUDGET, timeout=1800.0)
-    parser.add_argument("--task-lm", default=DEFAULT_TASK_LM, help="the model being prompted (default %(default)s)")
+    parser.add_argument("--task-lm", default=_common.TASK_LM, help="the model being prompted (default %(default)s)")
     parser.add_argument("--n-val", type=int, default=6, help="val problems used for selection (max 20)")
     parser.add_argument("--n-test", type=int, default=12, help="test problems scored before/after (max 20)")
     args = parser.parse_args(argv)
     out = run(args.budget, args.reflection_lm, args.run_dir, args.seed, task_lm=args.task_lm, n_val=args.n_val,
               n_test=args.n_test, timeout_s=args.timeout)
     print("\nbest system prompt:\n" + out["best_candidate"])
-    print(f"val accuracy {out['val_seed']:.2f} -> {out['val_best']:.2f}")
-    _common.print_run(out)
-    print(f"baseline {out['baseline']:.1%} -> optimized {out['optimized']:.1%} "
-          f"(test accuracy on {out['test_size']} held-out problems)")
+    _common.print_held_out(out, "test accuracy", "problems")
     return 0
 
 

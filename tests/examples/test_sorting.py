@@ -5,21 +5,7 @@ from __future__ import annotations
 import pytest
 
 from examples.sorting import evaluator, main
-from tests.conftest import ScriptedLM, fenced
-
-MERGE_SORT = '''def sort_list(arr):
-    if len(arr) <= 1:
-        return list(arr)
-    mid = len(arr) // 2
-    left, right = sort_list(arr[:mid]), sort_list(arr[mid:])
-    out, i, j = [], 0, 0
-    while i < len(left) and j < len(right):
-        if left[i] <= right[j]:
-            out.append(left[i]); i += 1
-        else:
-            out.append(right[j]); j += 1
-    return out + left[i:] + right[j:]
-'''
+from tests.conftest import MERGE_SORT, ScriptedLM, fenced
 
 
 def _example(name):
@@ -53,8 +39,11 @@ def test_scorer_reports_crashes_and_rejects_builtin_sort():
     assert score == 0.0 and "ZeroDivisionError" in info["error"]
     score, info = evaluator.evaluate("def sort_list(arr):\n    return sorted(arr)\n", _example("small"))
     assert score == 0.0 and "REJECTED" in info["verdict"]
-    assert evaluator.uses_builtin_sort("def sort_list(a):\n    a.sort()\n    return a\n")
-    assert not evaluator.uses_builtin_sort(MERGE_SORT)
+    score, info = evaluator.evaluate("import heapq\ndef sort_list(arr):\n    return heapq.nsmallest(len(arr), arr)\n",
+                                     _example("small"))
+    assert score == 0.0 and "imports heapq" in info["verdict"]
+    assert evaluator.forbidden_use("def sort_list(a):\n    a.sort()\n    return a\n") == "calls .sort()"
+    assert evaluator.forbidden_use(MERGE_SORT) is None
 
 
 def test_merge_sort_beats_bubble_sort_on_a_large_list():
