@@ -6,6 +6,11 @@
     result.best_candidate, result.best_score
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._api import Candidate, Evaluator, SideInfo, make_litellm_lm, optimize_anything
 from ._callbacks import CallbackError
 from ._config import (
@@ -36,8 +41,7 @@ from ._stopping import (
     StopFile,
     Timeout,
 )
-from .llm import LM, Completion, LMError, LocalLM, lm
-from .sandbox import ExecutionResult, run_code
+from .llm import LM, Completion, LMError
 from .store import (
     EvaluatorChangedError,
     MemoryStore,
@@ -50,7 +54,29 @@ from .store import (
     StoreReadOnlyError,
 )
 
+if TYPE_CHECKING:
+    from .llm import LocalLM, lm
+    from .sandbox import ExecutionResult, run_code
+
 __version__ = "0.1.0"
+
+# Names whose modules a run with a callable LM does not need (the embedded model's runtime, LM resolution with
+# its HTTP clients, the sandbox): imported on first use, so ``import honing`` stays cheap.
+_LAZY = {"LocalLM": "honing.llm", "lm": "honing.llm", "ExecutionResult": "honing.sandbox",
+         "run_code": "honing.sandbox"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'honing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "CallbackError",

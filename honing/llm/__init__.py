@@ -1,19 +1,57 @@
 """Language models: the LM protocol and its implementations.
 
-Heavy backends (litellm, the embedded local model) are imported only when a
-model that needs them is built, so ``import honing`` stays dependency-free.
+Only the protocol (``LM``, ``Completion``, the errors) is loaded with the package. Every
+implementation -- a callable's wrapper, litellm, OpenAI-compatible HTTP, the embedded local
+model, the ``serve-lm`` server -- is imported the first time one of its names is used, so
+``import honing`` and a run with a callable LM never load an HTTP stack, a server or a model
+runtime (issue 12: that import was most of a small run's fixed cost).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._base import LM, Completion, LMError, Message, TransientLMError
-from ._callable import CallableLM
-from ._litellm import LiteLLMLM
-from ._local import CallCancelled, LocalLM, Speculation, trim_messages
-from ._model_files import DEFAULT_REFLECTION_MODEL, DEFAULT_TASK_MODEL, MODELS, ModelFileError
-from ._openai_compat import OpenAICompatibleLM
-from ._resolve import lm, resolve_lm
-from ._retry import RetryingLM
-from ._server import serve
-from ._usage import UsageMeter
+
+if TYPE_CHECKING:
+    from ._callable import CallableLM
+    from ._litellm import LiteLLMLM
+    from ._local import CallCancelled, LocalLM, Speculation, trim_messages
+    from ._model_files import DEFAULT_REFLECTION_MODEL, DEFAULT_TASK_MODEL, MODELS, ModelFileError
+    from ._openai_compat import OpenAICompatibleLM
+    from ._resolve import lm, resolve_lm
+    from ._retry import RetryingLM
+    from ._server import serve
+    from ._usage import UsageMeter
+
+#: public name -> the submodule that defines it, imported on first use
+_LAZY = {
+    "CallableLM": "_callable",
+    "LiteLLMLM": "_litellm",
+    "CallCancelled": "_local", "LocalLM": "_local", "Speculation": "_local", "trim_messages": "_local",
+    "DEFAULT_REFLECTION_MODEL": "_model_files", "DEFAULT_TASK_MODEL": "_model_files", "MODELS": "_model_files",
+    "ModelFileError": "_model_files",
+    "OpenAICompatibleLM": "_openai_compat",
+    "lm": "_resolve", "resolve_lm": "_resolve",
+    "RetryingLM": "_retry",
+    "serve": "_server",
+    "UsageMeter": "_usage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'honing.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CallCancelled",

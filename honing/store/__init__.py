@@ -15,6 +15,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._base import (
     EvaluatorChangedError,
@@ -30,9 +31,25 @@ from ._base import (
 )
 from ._identity import evaluator_identity
 from ._memory import MemoryStore
-from ._reader import RunReader
 from ._schema import DB_FILENAME, SCHEMA_VERSION
 from ._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._reader import RunReader
+
+
+def __getattr__(name: str) -> Any:
+    # The reader (and the viewers' views it feeds) is for show/report/dashboard: a run never needs it.
+    if name == "RunReader":
+        from ._reader import RunReader
+
+        return RunReader
+    raise AttributeError(f"module 'honing.store' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"RunReader"})
+
 
 __all__ = [
     "DB_FILENAME",
