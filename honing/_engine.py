@@ -136,7 +136,10 @@ class Engine:
                                  admitted=lambda: self._counts["admitted"])
         self.proposals: list[ProposalRecord] = []
         self.stop_reason: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # candidate creation and the set of children being judged
+        # The counters, on their own lock: evaluation workers count every result, and must not wait behind a
+        # candidate being written to the store under ``_lock``.
+        self._tally = threading.Lock()
         self._planner: Planner | None = None
         self._judged: set[int] = set()  # children some proposal has judged (or is judging)
         self._next_proposal_id = 0
@@ -387,7 +390,7 @@ class Engine:
         record = outcome.record
         if record is None:
             return
-        with self._lock:
+        with self._tally:
             self.proposals.append(record)
             self._counts["proposals"] += 1
             self._counts["accepted"] += record.accepted
@@ -414,7 +417,7 @@ class Engine:
     def _after_race(self, record: ProposalRecord, admission: AdmissionRecord | None) -> None:
         """A proposal is over: its child entered the pool or not (None: no race, or a race cut short)."""
         admitted = admission is not None and admission.admitted
-        with self._lock:
+        with self._tally:
             self._counts["admitted"] += admitted
         best = self.board.best_score()
         if best is not None and (self._best_seen is None or best > self._best_seen):
@@ -463,7 +466,7 @@ class Engine:
         return record
 
     def _on_evaluation(self, record: EvaluationRecord, frontier_changed: bool) -> None:
-        with self._lock:
+        with self._tally:
             self._evaluations_done += 1
         self.callbacks.emit("on_evaluation", record)
         if frontier_changed and self.callbacks.wants("on_frontier_change"):
@@ -510,7 +513,7 @@ class Engine:
         return self.board.best_score()
 
     def status(self) -> RunStatus:
-        with self._lock:
+        with self._tally:
             counts = dict(self._counts)
         return RunStatus(
             metric_calls=self.budget.spent, max_metric_calls=self.budget.limit, proposals=counts["proposals"],

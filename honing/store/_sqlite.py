@@ -126,7 +126,7 @@ class SQLiteStore:
 
     # -- connection ------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = connect(self.path)
+        conn = connect(self.path, create_unsynced=self._synchronous == "NORMAL")
         try:
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             # Checkpoints are where WAL mode fsyncs; the default (every 1000 pages) costs ~20% of the write time

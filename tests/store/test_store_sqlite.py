@@ -291,3 +291,38 @@ def test_a_version_1_store_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path):
     assert [e.score for e in run.evaluations] == [0.75] and run.proposals[0].prompt == proposal(0).prompt
     assert db.execute("SELECT value FROM honing_meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     assert [row[1] for row in db.execute("PRAGMA table_info(sessions)")][-1] == "heartbeat_at"
+
+
+def _statements_while(monkeypatch, make):
+    """The SQL a store runs on its connection while ``make()`` creates or opens it."""
+    from honing.store import _schema
+
+    seen: list[str] = []
+    real_open = _schema._open
+
+    def traced(path, readonly):
+        conn = real_open(path, readonly)
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(_schema, "_open", traced)
+    store = make()
+    return store, seen
+
+
+@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+def test_a_new_store_is_created_unsynced_only_where_its_level_syncs_at_checkpoints(tmp_path, monkeypatch, synchronous):
+    # Issue 12: the 8 fsyncs of creating a store were most of a small run's store cost. Under NORMAL the WAL is
+    # synced only at checkpoints, which sync the created file too; under FULL the creation stays synced.
+    store, seen = _statements_while(monkeypatch, lambda: SQLiteStore(tmp_path / "honing.db", synchronous=synchronous))
+    assert ("PRAGMA synchronous=OFF" in seen) == (synchronous == "NORMAL")
+    assert seen.index("PRAGMA journal_mode=WAL") < seen.index("PRAGMA synchronous=" + synchronous)
+    level = {"NORMAL": 1, "FULL": 2}[synchronous]
+    store.open(header(), {})
+    store.add_candidate(candidate(0))
+    assert store._conn is not None and store._conn.execute("PRAGMA synchronous").fetchone()[0] == level
+    store.close()
+    reopened, seen = _statements_while(monkeypatch, lambda: SQLiteStore(tmp_path / "honing.db"))
+    assert "PRAGMA synchronous=OFF" not in seen  # an existing store is never written unsynced
+    assert [c.id for c in reopened.open(header(), {}).candidates] == [0]
+    reopened.close()
