@@ -2,11 +2,13 @@
 
 A section runs from its title line to the next ``## `` title, so prose a person writes about a
 benchmark belongs in a section of its own (``## Search: notes``), which a rerun leaves alone.
+``table`` draws the Markdown tables the benchmarks print and write there.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 PATH = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
@@ -22,3 +24,17 @@ def write_section(title: str, body: str, path: Path = PATH) -> None:
     else:
         text = text.rstrip() + "\n\n" + block
     path.write_text(text)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
+    """A Markdown table of already formatted cells.
+
+    ``align`` has one letter a column, ``l`` (text) or ``r`` (figures); by default the first
+    column is left-aligned and the others right-aligned.
+    """
+    align = align or "l" + "r" * (len(header) - 1)
+    if len(align) != len(header):
+        raise ValueError(f"align {align!r} has {len(align)} letters for {len(header)} columns")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -89,12 +89,10 @@ def run(executor: str, n: int, budget: int, workers: int, examples: int) -> dict
 
 
 def table(rows: list[dict], baseline: float) -> str:
-    lines = ["| executor | evaluator calls | wall-clock (s) | evaluations/s | vs thread |",
-             "|---|---:|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {row['executor']} | {row['calls']} | {row['wall_s']:.2f} | {row['evals_per_s']:.2f} | "
-                     f"{row['evals_per_s'] / baseline:.2f}x |")
-    return "\n".join(lines)
+    return benchmarks_md.table(
+        ["executor", "evaluator calls", "wall-clock (s)", "evaluations/s", "vs thread"],
+        [(r["executor"], r["calls"], f"{r['wall_s']:.2f}", f"{r['evals_per_s']:.2f}",
+          f"{r['evals_per_s'] / baseline:.2f}x") for r in rows])
 
 
 def main() -> None:

@@ -36,6 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _benchmarks_md as benchmarks_md  # noqa: E402
+
 import honing as hn  # noqa: E402
 from honing._records import CandidateRecord, EvaluationRecord, LMUsage, ProposalRecord  # noqa: E402
 from honing.store import (  # noqa: E402
@@ -265,44 +267,39 @@ def main() -> int:
 
     print(f"honing {hn.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
     print(f"## write cost, single thread ({n} records each)\n")
-    print("| store | per evaluation, small side info (us) | per evaluation, 2 KB side info (us) | "
-          "per proposal + candidate (us) | ratio vs memory (2 KB eval) |")
-    print("|---|---:|---:|---:|---:|")
     costs = write_costs(n)
     base = costs[0][2]
-    for name, small, big, prop in costs:
-        print(f"| {name} | {small:.1f} | {big:.1f} | {prop:.1f} | {big / base:.0f}x |")
+    print(benchmarks_md.table(
+        ["store", "per evaluation, small side info (us)", "per evaluation, 2 KB side info (us)",
+         "per proposal + candidate (us)", "ratio vs memory (2 KB eval)"],
+        [(name, f"{small:.1f}", f"{big:.1f}", f"{prop:.1f}", f"{big / base:.0f}x")
+         for name, small, big, prop in costs]))
 
     print("\n## write cost, 8 threads writing at once (wall time per evaluation)\n")
-    print("| store | per evaluation (us) | ratio vs memory |")
-    print("|---|---:|---:|")
     conc = concurrent_costs(n)
-    for name, us in conc:
-        print(f"| {name} | {us:.1f} | {us / conc[0][1]:.0f}x |")
+    print(benchmarks_md.table(["store", "per evaluation (us)", "ratio vs memory"],
+                              [(name, f"{us:.1f}", f"{us / conc[0][1]:.0f}x") for name, us in conc]))
 
     print(f"\n## throughput workload (LM 50 ms, evaluator 10 ms, 8 workers, {budget} metric calls, "
           f"{repeats} runs each, alternating)\n")
     times = workload(repeats, budget)
     memory, sqlite = statistics.median(times["memory"]), statistics.median(times["sqlite"])
-    print("| store | metric calls/s (median) | runs |")
-    print("|---|---:|---|")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+    print(benchmarks_md.table(["store", "metric calls/s (median)", "runs"],
+                              [(name, f"{statistics.median(values):.1f}", ", ".join(f"{v:.1f}" for v in values))
+                               for name, values in times.items()], align="lrl"))
     print(f"\noverhead of the SQLite store: {(memory / sqlite - 1) * 100:+.1f}% wall time per metric call")
 
     n_prompts = 100 if args.quick else 500
     print(f"\n## prompt storage, {n_prompts} reflection prompts of one run (the prompt column and its blobs)\n")
-    print("| stored | KiB | share of the prompts' text |")
-    print("|---|---:|---:|")
-    for name, kib, text_kib in prompt_sizes(n_prompts):
-        print(f"| {name} | {kib:.0f} | {kib / text_kib:.1%} of {text_kib:.0f} KiB |")
+    print(benchmarks_md.table(["stored", "KiB", "share of the prompts' text"],
+                              [(name, f"{kib:.0f}", f"{kib / text_kib:.1%} of {text_kib:.0f} KiB")
+                               for name, kib, text_kib in prompt_sizes(n_prompts)]))
 
     size_n = 2000 if args.quick else 10_000
     print(f"\n## database size, {size_n} evaluations with 2 KB side info each\n")
-    print("| side info | size (MiB) | bytes per evaluation | write time (s) |")
-    print("|---|---:|---:|---:|")
-    for name, mib, elapsed in db_size(size_n):
-        print(f"| {name} | {mib:.1f} | {mib * 2**20 / size_n:.0f} | {elapsed:.2f} |")
+    print(benchmarks_md.table(["side info", "size (MiB)", "bytes per evaluation", "write time (s)"],
+                              [(name, f"{mib:.1f}", f"{mib * 2**20 / size_n:.0f}", f"{elapsed:.2f}")
+                               for name, mib, elapsed in db_size(size_n)]))
     return 0
 
 

@@ -85,12 +85,10 @@ def compare_store(args: argparse.Namespace) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| system | wall-clock (s) | evaluator calls / budget | worker utilization | best val score |",
-             "|---|---:|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {row['engine']} | {row['wall_clock_s']:.2f} | {row['evaluator_calls']} / {row['budget']} "
-                     f"| {row['utilization']:.0%} | {row['best_score']:.3f} |")
-    return "\n".join(lines)
+    return benchmarks_md.table(
+        ["system", "wall-clock (s)", "evaluator calls / budget", "worker utilization", "best val score"],
+        [(r["engine"], f"{r['wall_clock_s']:.2f}", f"{r['evaluator_calls']} / {r['budget']}", f"{r['utilization']:.0%}",
+          f"{r['best_score']:.3f}") for r in rows])
 
 
 def main() -> int:

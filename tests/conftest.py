@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -57,6 +59,29 @@ MERGE_SORT = '''def sort_list(arr):
             j += 1
     return out + left[i:] + right[j:]
 '''
+
+
+@contextlib.contextmanager
+def wall_clock_limit(seconds: float, error: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise ``error()`` once ``seconds`` have passed, so a hung test fails instead of stalling the run.
+
+    The limit is a ``SIGALRM`` in the main thread, which interrupts blocking calls there (socket
+    reads, sleeps, waits). Where there is no ``setitimer`` the block runs unbounded.
+    """
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise error()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def fenced(text: str) -> str:

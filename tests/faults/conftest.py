@@ -7,9 +7,9 @@ there (socket reads, sleeps, waits) and raises ``FaultTimeout``.
 
 from __future__ import annotations
 
-import signal
-
 import pytest
+
+from tests.conftest import wall_clock_limit
 
 DEFAULT_LIMIT_S = 60
 
@@ -26,14 +26,5 @@ def pytest_configure(config: pytest.Config) -> None:
 def _time_limit(request: pytest.FixtureRequest):
     marker = request.node.get_closest_marker("limit_s")
     limit = marker.args[0] if marker else DEFAULT_LIMIT_S
-
-    def expire(signum, frame):
-        raise FaultTimeout(f"{request.node.name} ran past its {limit} s limit")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
+    with wall_clock_limit(limit, lambda: FaultTimeout(f"{request.node.name} ran past its {limit} s limit")):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -7,30 +7,19 @@ the suite, not stall CI).
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import wall_clock_limit
 
 TEST_LIMIT_S = 90
 
 
 @pytest.fixture(autouse=True)
 def _bounded_in_time():
-    if not hasattr(signal, "setitimer"):
+    with wall_clock_limit(TEST_LIMIT_S, lambda: TimeoutError(f"sandbox test ran longer than {TEST_LIMIT_S} s")):
         yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError(f"sandbox test ran longer than {TEST_LIMIT_S} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, TEST_LIMIT_S)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
