@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .._hosts import LOOPBACK_NAMES, host_name, is_loopback
@@ -52,6 +52,8 @@ log = logging.getLogger("honing.llm.server")
 
 READ_TIMEOUT_S = 30.0  # a client must send its request within this; a slower one gets a 408
 POLL_S = 0.25  # how often a waiting or generating request checks that its client is still there
+
+_T = TypeVar("_T")
 
 
 class _ClientGone(Exception):
@@ -88,6 +90,16 @@ class _Watch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def upstream(self, read: Callable[[], _T], failure: str) -> _T:
+        """``read()`` from the runtime; if it fails, that is the client leaving when this watch saw it
+        go (``_ClientGone``), else an ``LMError`` that starts with ``failure``."""
+        try:
+            return read()
+        except (OSError, http.client.HTTPException) as exc:
+            if self.gone:
+                raise _ClientGone from exc
+            raise LMError(f"{failure}: {exc}") from exc
 
 
 # -- backends -----------------------------------------------------------------------
@@ -135,22 +147,12 @@ class _LocalBackend:
             upstream.request("POST", "/v1" + route, body=json.dumps(request).encode(),
                              headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
             watch = _Watch(handler.connection, lambda: _abort(upstream))
-            try:
-                response = upstream.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                if watch.gone:
-                    raise _ClientGone from exc
-                raise LMError(f"the local runtime did not answer: {exc}") from exc
+            response = watch.upstream(upstream.getresponse, "the local runtime did not answer")
             events = response.getheader("Content-Type", "").startswith("text/event-stream")
             if request.get("stream") and response.status == 200 and events:
                 self._relay_stream(handler, response, watch)
             else:
-                try:
-                    raw = response.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    if watch.gone:
-                        raise _ClientGone from exc
-                    raise LMError(f"the local runtime's answer was cut: {exc}") from exc
+                raw = watch.upstream(response.read, "the local runtime's answer was cut")
                 handler.send_json(response.status, self._rename(_json_or_error(raw, response.status)))
         finally:
             if watch is not None:

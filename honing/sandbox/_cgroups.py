@@ -171,31 +171,23 @@ class CallCgroup:
     def _configure(self, h: _Hierarchy, directory: str, wanted: dict[str, int]) -> None:
         if h.version == 2:
             self.v2_dir = directory
-            if self.memory_dir is None and "memory" in h.controllers:
-                _write(os.path.join(directory, "memory.max"), str(wanted["memory"]))
-                if os.path.exists(os.path.join(directory, "memory.swap.max")):
-                    _write(os.path.join(directory, "memory.swap.max"), "0")
-                self.memory_dir, self.memory_version = directory, 2
-                self.enforced.add(Protection.MEMORY_CGROUP)
-            if self.pids_dir is None and "pids" in h.controllers:
-                _write(os.path.join(directory, "pids.max"), str(wanted["pids"]))
-                self.pids_dir = directory
-                self.enforced.add(Protection.PIDS_CGROUP)
-            if self.cpu_dir is None and os.path.exists(os.path.join(directory, "cpu.stat")):
-                self.cpu_dir, self.cpu_version = directory, 2
-            return
         if self.memory_dir is None and "memory" in h.controllers:
-            _write(os.path.join(directory, "memory.limit_in_bytes"), str(wanted["memory"]))
-            if os.path.exists(os.path.join(directory, "memory.memsw.limit_in_bytes")):
-                _write(os.path.join(directory, "memory.memsw.limit_in_bytes"), str(wanted["memory"]))
-            self.memory_dir, self.memory_version = directory, 1
+            memory = str(wanted["memory"])
+            # No swap either way: v2 limits swap on its own, v1 limits memory and swap together.
+            limit, swap, swap_limit = (("memory.max", "memory.swap.max", "0") if h.version == 2
+                                       else ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", memory))
+            _write(os.path.join(directory, limit), memory)
+            if os.path.exists(os.path.join(directory, swap)):
+                _write(os.path.join(directory, swap), swap_limit)
+            self.memory_dir, self.memory_version = directory, h.version
             self.enforced.add(Protection.MEMORY_CGROUP)
-        if self.pids_dir is None and "pids" in h.controllers:
+        if self.pids_dir is None and "pids" in h.controllers:  # the same file in v1 and v2
             _write(os.path.join(directory, "pids.max"), str(wanted["pids"]))
             self.pids_dir = directory
             self.enforced.add(Protection.PIDS_CGROUP)
-        if self.cpu_dir is None and "cpuacct" in h.controllers:
-            self.cpu_dir, self.cpu_version = directory, 1
+        cpu = os.path.exists(os.path.join(directory, "cpu.stat")) if h.version == 2 else "cpuacct" in h.controllers
+        if self.cpu_dir is None and cpu:
+            self.cpu_dir, self.cpu_version = directory, h.version
 
     def cpu_seconds(self) -> float | None:
         """CPU time used by every process of the call so far."""
