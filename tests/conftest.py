@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,46 @@ def wall_clock_limit(seconds: float, error: Callable[[], BaseException]) -> Iter
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def run_in_threads(work: Callable[[int], object], count: int) -> None:
+    """Run ``work(0)``, ..., ``work(count - 1)`` each in its own thread, all at once; wait for every one.
+
+    The first exception a thread raised is raised here, so a failure in a thread fails the test.
+    """
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # handed to the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+@contextlib.contextmanager
+def serving(models: Any) -> Iterator[str]:
+    """``models`` behind serve-lm's server (``make_server``) on a free loopback port, served from a thread.
+
+    Yields the base URL, ``http://host:port/v1``; the server is shut down on the way out.
+    """
+    from honing.llm._server import make_server
+
+    server = make_server(models, port=0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"http://{host}:{port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def fenced(text: str) -> str:

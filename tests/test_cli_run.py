@@ -7,14 +7,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from honing.cli import main
-from honing.llm._server import make_server
-from tests.conftest import ScriptedLM, fenced
+from tests.conftest import ScriptedLM, fenced, serving
 from tests.helpers import longest_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +42,8 @@ def restore_imports(monkeypatch):
 def endpoint():
     """A reflection LM the command reaches over HTTP: a scripted model behind serve-lm."""
     lm = ScriptedLM(lambda prompt: fenced("@" * (longest_run(prompt) + 1)))
-    server = make_server({"grower": lm}, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}/v1#grower"
-    server.shutdown()
-    server.server_close()
+    with serving({"grower": lm}) as url:
+        yield url + "#grower"
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ pytest.importorskip("litellm", reason="the seeds' model strings go through LiteL
 
 from honing.llm import Completion  # noqa: E402
 from honing.llm._base import messages_to_text  # noqa: E402
-from honing.llm._server import make_server  # noqa: E402
+from tests.conftest import serving  # noqa: E402
 
 QUICKSORT = '''
 def sort_list(arr):
@@ -54,17 +54,12 @@ class SeedReviewer:
 def hosted_endpoints(monkeypatch):
     reviewer = SeedReviewer()
     names = ("gpt-4o-mini", "gpt-4o", "gpt-5", "qwen/qwen-2.5-7b-instruct")
-    server = make_server({name: reviewer for name in names}, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    for name in ("OPENAI_API_BASE", "OPENAI_BASE_URL", "OPENROUTER_API_BASE"):
-        monkeypatch.setenv(name, base)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")
-    yield reviewer
-    server.shutdown()
-    server.server_close()
+    with serving({name: reviewer for name in names}) as base:
+        for name in ("OPENAI_API_BASE", "OPENAI_BASE_URL", "OPENROUTER_API_BASE"):
+            monkeypatch.setenv(name, base)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")
+        yield reviewer
 
 
 def run_snippet(code: str) -> dict:

@@ -23,6 +23,7 @@ from honing._selection import (
     make_component_selector,
     make_parent_selector,
 )
+from tests.conftest import run_in_threads
 
 # 0 leads a, b, c; 1 leads d; 2 leads e and ties 0 on c; 3 is dominated by 0.
 POINTS = {
@@ -142,17 +143,13 @@ def test_round_robin_is_thread_safe():
     picks: list[str] = []
     lock = threading.Lock()
 
-    def work():
+    def work(_thread):
         for _ in range(250):
             (name,) = selector.select(0, names, random.Random(0))
             with lock:
                 picks.append(name)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 8)
     assert Counter(picks) == {name: 500 for name in names}
 
 
@@ -223,11 +220,7 @@ def test_minibatch_sampler_is_thread_safe():
             with lock:
                 found[i] = batch
 
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 6)
     assert found == expected
 
 

@@ -18,7 +18,7 @@ import pytest
 from honing.llm import Completion, _local, _model_files
 from honing.llm._hints import ReplyHints, reply_hints
 from honing.llm._local import CallCancelled, LocalLM, Speculation
-from honing.llm._server import make_server
+from tests.conftest import serving
 
 MODEL = "local/qwen2.5-coder-0.5b"
 
@@ -41,13 +41,8 @@ def lm():
 @pytest.fixture
 def served(request):
     """A running endpoint on a free port; yields its base URL."""
-    server = make_server(request.param() if callable(request.param) else request.param, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(request.param() if callable(request.param) else request.param) as url:
+        yield url
 
 
 def _post(url: str, body: dict) -> dict:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from honing.llm import LMError, OpenAICompatibleLM, RetryingLM, TransientLMError
+from tests.conftest import run_in_threads
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 IMAGE_MESSAGES = [{"role": "user", "content": [
@@ -132,11 +132,7 @@ def test_timeout_is_transient():
 def test_concurrent_calls(chat_server):
     lm = OpenAICompatibleLM(chat_server.base_url, "m", api_key="")
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(lm.complete(MESSAGES).text)) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(lambda _thread: results.append(lm.complete(MESSAGES).text), 8)
     assert results == ["hello"] * 8
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from honing.llm import CallableLM, Completion, OpenAICompatibleLM, RetryingLM, lm, resolve_lm
 from honing.llm._resolve import lm_name
+from tests.conftest import run_in_threads
 
 
 class Echo:
@@ -170,24 +171,18 @@ def test_lm_name():
 
 
 def test_usage_meter_sums_known_costs_and_counts_unknown_ones_across_threads():
-    import threading
-
     from honing.llm import UsageMeter
 
     meter = UsageMeter()
     priced = Completion(text="", prompt_tokens=10, completion_tokens=2, cost_usd=0.001)
     unpriced = Completion(text="", prompt_tokens=None, completion_tokens=3)
 
-    def work():
+    def work(_thread):
         for _ in range(500):
             meter.add(priced)
             meter.add(unpriced)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 4)
     usage = meter.snapshot()
     assert (usage.calls, usage.unpriced_calls) == (4000, 2000)
     assert (usage.prompt_tokens, usage.completion_tokens) == (20000, 10000)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import threading
 
 import pytest
 
 from honing.sandbox import ExecutionResult, run_code
+from tests.conftest import run_in_threads
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the subprocess sandbox targets Linux")
 
@@ -105,11 +105,7 @@ def test_sixteen_concurrent_calls():
     def call(i: int) -> None:
         results[i] = run_code(code, "f", (i,), timeout=30)
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(call, 16)
     assert sorted(results) == list(range(16))
     for i, r in results.items():
         assert r.ok, r.error
