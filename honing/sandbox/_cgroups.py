@@ -15,11 +15,11 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 
 from ._result import Protection
+from ._sweep import kill_each
 
 __all__ = ["CallCgroup"]
 
@@ -221,11 +221,7 @@ class CallCgroup:
             pids = [int(p) for f in self.procs_files for p in _read(f).split() if p.isdigit()]
             if not pids:
                 return True
-            for pid in set(pids):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_each(set(pids))
             time.sleep(0.002)
         return False
 

@@ -15,8 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 
-__all__ = ["processes_of", "sweep_uid"]
+__all__ = ["kill_each", "processes_of", "sweep_uid"]
 
 # Run by root, becomes the call's uid (the interpreter may sit where that uid cannot read).
 _KILL_ALL = (
@@ -61,6 +62,15 @@ def _has_live_thread(pid: str) -> bool:
     return False
 
 
+def kill_each(pids: Iterable[int]) -> None:
+    """SIGKILL every pid; one that has exited (or was reused by another user) meanwhile is no error."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def processes_of(uid: int) -> list[int]:
     """Pids of ``uid`` that still run code (zombie leaders with live threads included)."""
     wanted, found = str(uid), []  # type: tuple[str, list[int]]
@@ -95,11 +105,7 @@ def sweep_uid(uid: int, deadline_s: float = 5.0) -> bool:
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             except (OSError, subprocess.SubprocessError):
                 pass
-        for pid in processes_of(uid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_each(processes_of(uid))
         time.sleep(0.002)
         if not processes_of(uid):
             return True
