@@ -142,10 +142,8 @@ def main() -> int:
     parser.add_argument("--proposals", default="100,1000,10000")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--skip-gepa", action="store_true")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "scaling.json")
     parser.add_argument("--plot", type=Path, help="write the log-log PNG here")
-    parser.add_argument("--report", type=Path, help="only print the tables of a saved JSON file")
-    parser.add_argument("--write", action="store_true", help="update the Scaling section of BENCHMARKS.md")
+    benchmarks_md.add_record_options(parser, "scaling", "Scaling")
     args = parser.parse_args()
     if args.report:
         saved = json.loads(args.report.read_text())

@@ -180,10 +180,8 @@ def main() -> int:
     parser.add_argument("--eval-latency", type=float, default=0.01, help="seconds per evaluator call")
     parser.add_argument("--honing-option", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--run-timeout", type=float, default=900)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "search.json")
-    parser.add_argument("--report", type=Path, help="only print the table of a saved JSON file")
     parser.add_argument("--plot", type=Path, help="write PNG plots into this directory")
-    parser.add_argument("--write", action="store_true", help="update the Search section of BENCHMARKS.md")
+    benchmarks_md.add_record_options(parser, "search", "Search")
     args = parser.parse_args()
 
     if args.report:
