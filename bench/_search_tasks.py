@@ -1,7 +1,8 @@
 """Search-efficiency workloads: simulated LLMs that read the prompt, and tasks with hidden answers.
 
-Standard library only: this module is imported by honing's benchmark driver and by the GEPA worker in
-its own virtual environment, so both engines run exactly the same tasks and the same simulated model.
+Standard library only (and ``workloads.py`` beside it, which is too): this module is imported by
+honing's benchmark driver and by the GEPA worker in its own virtual environment, so both engines run
+exactly the same tasks and the same simulated model.
 
 A task is a text of parameter lines (``alpha = 5.00``) that should match hidden, per-example targets.
 The evaluator scores a candidate on one example and explains the score the way a real evaluator's side
@@ -41,6 +42,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from workloads import prompt_text
 
 PARAM_LINE = re.compile(r"^[ \t]*([a-z][a-z0-9_]*)[ \t]*=[ \t]*(-?\d+(?:\.\d+)?)[ \t]*$", re.M)
 HINT = re.compile(r"\b([a-z][a-z0-9_]*): too (low|high) by about (\d+(?:\.\d+)?)")
@@ -240,16 +243,6 @@ class SimLM:
         if self.latency > 0:
             time.sleep(self.latency * math.exp(self.jitter * rng.gauss(0, 1) - self.jitter ** 2 / 2))
         return reply_to(text, rng, self.behaviour)
-
-
-def prompt_text(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, dict):
-        return prompt_text(prompt.get("content", ""))
-    if isinstance(prompt, (list, tuple)):
-        return "\n".join(prompt_text(p) for p in prompt)
-    return str(prompt)
 
 
 def reply_to(prompt: str, rng: random.Random, b: Behaviour) -> str:

@@ -127,14 +127,14 @@ def make_evaluator(
     return evaluator
 
 
-def _prompt_text(prompt: Any) -> str:
-    """Flatten a str prompt or a chat-messages list into plain text."""
+def prompt_text(prompt: Any) -> str:
+    """Flatten a str prompt or a chat-messages list into plain text (the search workloads' LM reads it too)."""
     if isinstance(prompt, str):
         return prompt
     if isinstance(prompt, dict):
-        return _prompt_text(prompt.get("content", ""))
+        return prompt_text(prompt.get("content", ""))
     if isinstance(prompt, (list, tuple)):
-        return "\n".join(_prompt_text(part) for part in prompt)
+        return "\n".join(prompt_text(part) for part in prompt)
     return str(prompt)
 
 
@@ -156,7 +156,7 @@ def make_lm(latency: float = 1.0, vary: bool = True) -> Callable[[Any], str]:
     def lm(prompt: Any, *args: Any, **kwargs: Any) -> str:
         if latency > 0:
             time.sleep(latency)
-        n = longest_step_run(_prompt_text(prompt)) + 1
+        n = longest_step_run(prompt_text(prompt)) + 1
         body = " ".join([TOKEN] * n)
         if vary:
             with lock:
