@@ -78,3 +78,15 @@ def has_images(messages: list[Message]) -> bool:
         and any(p.get("type") != "text" for p in m["content"])
         for m in messages
     )
+
+
+def inner_attribute(wrapper: Any, name: str) -> Any:
+    """``__getattr__`` of an LM wrapper: what the wrapper lacks (``context_window``, ``name``, ``model``...)
+    comes from the LM it wraps, ``wrapper.inner``, so wrapping is invisible to prompt builders.
+
+    Private names and ``inner`` itself never pass through: a wrapper being unpickled has no
+    ``inner`` yet, and looking it up must fail rather than recurse.
+    """
+    if name.startswith("_") or name == "inner":
+        raise AttributeError(name)
+    return getattr(wrapper.inner, name)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from ._base import LM, Completion, Message
+from ._base import LM, Completion, Message, inner_attribute
 from ._callable import CallableLM, callable_name
 from ._retry import RetryingLM
 from ._usage import UsageMeter
@@ -114,19 +114,16 @@ class ChatLM:
         self.inner = inner
         self.name = name
         self.usage = UsageMeter()
+        self._metered = self.usage.metered(inner)
 
     def __call__(self, prompt: str | list[Message]) -> str:
         return self.complete(to_messages(prompt)).text
 
     def complete(self, messages: list[Message]) -> Completion:
-        completion = self.inner.complete(messages)
-        self.usage.add(completion)
-        return completion
+        return self._metered.complete(messages)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        return inner_attribute(self, name)
 
     def __repr__(self) -> str:
         return f"lm({self.name!r})"

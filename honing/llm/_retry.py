@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._base import LM, Completion, LMError, Message, TransientLMError
+from ._base import LM, Completion, LMError, Message, TransientLMError, inner_attribute
 
 
 class RetryingLM:
@@ -84,11 +84,7 @@ class RetryingLM:
         self._rng_lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        # Reached only for attributes the wrapper lacks: context_window, name,
-        # model... pass through so wrapping is invisible to prompt builders.
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        return inner_attribute(self, name)
 
     def __repr__(self) -> str:
         return f"RetryingLM({self.inner!r}, max_attempts={self.max_attempts})"

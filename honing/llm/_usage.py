@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ._base import LM, Completion, Message
+from ._base import LM, Completion, Message, inner_attribute
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,4 @@ class MeteredLM:
         return completion
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for attributes not set on the wrapper (context_window, name, ...).
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        return inner_attribute(self, name)
