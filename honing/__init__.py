@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._api import Candidate, Evaluator, SideInfo, make_litellm_lm, optimize_anything
 from ._callbacks import CallbackError
@@ -28,6 +27,7 @@ from ._estimate import RunEstimate, estimate_run
 from ._evaluation import EvaluatorError, EvaluatorSignatureError, OptimizationState
 from ._gepa_view import GEPAState
 from ._image import Image
+from ._lazy import lazy_exports
 from ._log import LogContext, get_log_context, log, set_log_context
 from ._records import CandidateRecord, EvaluationRecord, ProposalRecord
 from ._refiner import DEFAULT_REFINER_PROMPT
@@ -66,17 +66,7 @@ _LAZY = {"LocalLM": "honing.llm", "lm": "honing.llm", "ExecutionResult": "honing
          "run_code": "honing.sandbox"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'honing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     "CallbackError",

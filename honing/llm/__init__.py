@@ -9,9 +9,9 @@ runtime (issue 12: that import was most of a small run's fixed cost).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from ._base import LM, Completion, LMError, Message, TransientLMError
 
 if TYPE_CHECKING:
@@ -27,31 +27,20 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule that defines it, imported on first use
 _LAZY = {
-    "CallableLM": "_callable",
-    "LiteLLMLM": "_litellm",
-    "CallCancelled": "_local", "LocalLM": "_local", "Speculation": "_local", "trim_messages": "_local",
-    "DEFAULT_REFLECTION_MODEL": "_model_files", "DEFAULT_TASK_MODEL": "_model_files", "MODELS": "_model_files",
-    "ModelFileError": "_model_files",
-    "OpenAICompatibleLM": "_openai_compat",
-    "lm": "_resolve", "resolve_lm": "_resolve",
-    "RetryingLM": "_retry",
-    "serve": "_server",
-    "UsageMeter": "_usage",
+    "CallableLM": "._callable",
+    "LiteLLMLM": "._litellm",
+    "CallCancelled": "._local", "LocalLM": "._local", "Speculation": "._local", "trim_messages": "._local",
+    "DEFAULT_REFLECTION_MODEL": "._model_files", "DEFAULT_TASK_MODEL": "._model_files", "MODELS": "._model_files",
+    "ModelFileError": "._model_files",
+    "OpenAICompatibleLM": "._openai_compat",
+    "lm": "._resolve", "resolve_lm": "._resolve",
+    "RetryingLM": "._retry",
+    "serve": "._server",
+    "UsageMeter": "._usage",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'honing.llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     "CallCancelled",

@@ -15,8 +15,9 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from ._base import (
     EvaluatorChangedError,
     RunHeader,
@@ -38,17 +39,8 @@ if TYPE_CHECKING:
     from ._reader import RunReader
 
 
-def __getattr__(name: str) -> Any:
-    # The reader (and the viewers' views it feeds) is for show/report/dashboard: a run never needs it.
-    if name == "RunReader":
-        from ._reader import RunReader
-
-        return RunReader
-    raise AttributeError(f"module 'honing.store' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"RunReader"})
+# The reader (and the viewers' views it feeds) is for show/report/dashboard: a run never needs it.
+__getattr__, __dir__ = lazy_exports(__name__, {"RunReader": "._reader"}, globals())
 
 
 __all__ = [
