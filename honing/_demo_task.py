@@ -108,10 +108,14 @@ def forbidden_use(candidate: str) -> str | None:
     return None
 
 
+def slowdown(seconds: float, reference: float) -> float:
+    """How many times slower than the built-in: the timings come from candidate code, so 0 s is possible."""
+    return max(seconds, 1e-9) / max(reference, 1e-9)
+
+
 def speed_score(seconds: float, reference: float) -> float:
     """1.0 at the built-in's speed, falling by 0.25 for every 10x slower."""
-    ratio = max(seconds, 1e-9) / max(reference, 1e-9)
-    return max(0.0, min(1.0, 1.0 - math.log10(max(ratio, 1.0)) / 4.0))
+    return max(0.0, min(1.0, 1.0 - math.log10(max(slowdown(seconds, reference), 1.0)) / 4.0))
 
 
 def evaluate(candidate: str) -> tuple[float, dict[str, Any]]:
@@ -140,7 +144,7 @@ def evaluate(candidate: str) -> tuple[float, dict[str, Any]]:
         timings = {name: (float(report[name]["seconds"]), float(report[name]["reference_seconds"])) for name in TIMED}
     except (KeyError, TypeError, ValueError):
         return 0.0, {"error": "the harness's timings are missing"}
-    feedback = {name: f"correct, {spent * 1000:.2f} ms ({spent / reference:.0f}x the built-in sorted())"
+    feedback = {name: f"correct, {spent * 1000:.2f} ms ({slowdown(spent, reference):.0f}x the built-in sorted())"
                 for name, (spent, reference) in timings.items()}
     score = sum(speed_score(spent, reference) for spent, reference in timings.values()) / len(timings)
     return score, {"cases": feedback, "scores": {"speed": score}}

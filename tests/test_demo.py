@@ -45,6 +45,13 @@ def test_a_candidate_shadowing_sorted_is_still_checked_against_the_real_one():
     assert evaluate(cheat)[0] == 0.0
 
 
+def test_a_candidate_that_zeroes_the_reference_timing_is_scored_not_crashed():
+    # Shadowing max() makes the harness report a reference time of 0 s; the scorer must not divide by it.
+    cheat = "max = lambda *args, **kwargs: 0.0\n" + MERGE_SORT
+    score, info = evaluate(cheat)
+    assert 0.0 <= score <= 1.0 and set(info["cases"]) == {"random", "reversed", "duplicates"}
+
+
 def test_the_demo_reports_one_seed_score_the_best_the_diff_and_the_run(tmp_path, capsys):
     lm = ScriptedLM(lambda prompt: f"Merge sort is n log n.\n```python\n{MERGE_SORT}```")
     assert _demo.run_demo(budget=3, reflection_lm=lm, run_dir=str(tmp_path / "run"), timeout_s=60) == 0

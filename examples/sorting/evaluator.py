@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from honing._demo_task import HARNESS, PRELUDE, SEED, forbidden_use, speed_score
+from honing._demo_task import HARNESS, PRELUDE, SEED, forbidden_use, slowdown, speed_score
 
 __all__ = ["SEED", "OBJECTIVE", "BACKGROUND", "make_dataset", "evaluate", "forbidden_use", "speed_score"]
 
@@ -82,6 +82,6 @@ def evaluate(candidate: str, example: dict[str, Any], timeout: float = 20.0) -> 
     return 0.5 + 0.5 * speed, {
         **info,
         "verdict": f"correct; {seconds * 1000:.3f} ms vs {reference * 1000:.3f} ms for sorted() "
-                   f"({seconds / reference:.1f}x)",
+                   f"({slowdown(seconds, reference):.1f}x)",
         "scores": {"correct": 1.0, "speed": speed},
     }

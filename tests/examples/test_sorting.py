@@ -46,6 +46,12 @@ def test_scorer_reports_crashes_and_rejects_builtin_sort():
     assert evaluator.forbidden_use(MERGE_SORT) is None
 
 
+def test_a_candidate_that_zeroes_the_reference_timing_is_scored_not_crashed():
+    cheat = "max = lambda *args, **kwargs: 0.0\n" + MERGE_SORT
+    score, info = evaluator.evaluate(cheat, _example("random-2000"))
+    assert 0.5 <= score <= 1.0 and info["verdict"].startswith("correct")
+
+
 def test_merge_sort_beats_bubble_sort_on_a_large_list():
     example = _example("random-2000")
     assert evaluator.evaluate(MERGE_SORT, example)[0] > evaluator.evaluate(evaluator.SEED, example)[0]
