@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -41,7 +41,7 @@ from ._width import Width
 from ._workers import WorkerPool
 from .executors import make_backend
 from .llm._base import CHARS_PER_TOKEN, LM, LMError
-from .store import RunHeader, Store, StoreFullError, evaluator_identity
+from .store import ReadBackStore, RunHeader, Store, StoreFullError, evaluator_identity
 from .tracking import make_trackers
 
 logger = logging.getLogger("honing")
@@ -134,7 +134,10 @@ class Engine:
         self._races = WorkerPool(max(2, eng.workers), "honing-race") if self._pipelined else None
         self.progress = Progress(enabled=eng.progress, total=eng.max_metric_calls, activity=self.lm.activity,
                                  admitted=lambda: self._counts["admitted"])
-        self.proposals: list[ProposalRecord] = []
+        # A store that reads records back keeps the history: memory then holds only the live search (the pool,
+        # what is being judged or raced), and a lost child is retired from the board. Otherwise it is all kept here.
+        self._reads_back = isinstance(store, ReadBackStore)
+        self.proposals: list[ProposalRecord] = []  # only without a read-back store
         self.stop_reason: str | None = None
         self._lock = threading.Lock()  # candidate creation and the set of children being judged
         # The counters, on their own lock: evaluation workers count every result, and must not wait behind a
@@ -189,6 +192,12 @@ class Engine:
                                      takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok)
             replayed = replay(self.board, stored)
             self._resume(replayed)
+            if self._reads_back:  # what the stored run tried and lost stays on disk
+                racing = set(replayed.racing)
+                for candidate in stored.candidates:
+                    if candidate.id not in racing:
+                        self.board.retire(candidate.id)
+            del stored
             self.callbacks.emit("on_start", self.status())
             self._ensure_seed()
             for cid in self.board.pool:  # finish valset scoring a crash may have cut short
@@ -356,6 +365,8 @@ class Engine:
             return _Outcome(record)
         record = proposer.judge(draft)
         self.store.add_proposal(record)
+        if record.accepted and record.child_id is not None:
+            self.board.mark_discovered(record.child_id)
         if record.kind == "reflection" and record.child_id is not None:
             self._planner.note_child(record.child_id, record.components)
         if record.accepted and record.child_id is not None:
@@ -391,7 +402,8 @@ class Engine:
         if record is None:
             return
         with self._tally:
-            self.proposals.append(record)
+            if not self._reads_back:
+                self.proposals.append(record)
             self._counts["proposals"] += 1
             self._counts["accepted"] += record.accepted
         if record.child_score is not None:  # judged on its minibatch (not superseded, not a failed LM call)
@@ -427,6 +439,28 @@ class Engine:
             self._since_improvement += 1
         self.callbacks.emit("on_proposal", record)  # once the proposal is over, its race included
         self.callbacks.emit("on_accept" if admitted else "on_reject", record)
+        if record.child_id is not None and not admitted and self._reads_back:
+            self._retire(record.child_id, raced_out=admission is not None)
+
+    def _retire(self, child_id: int, *, raced_out: bool) -> None:
+        """Forget a child that is out of the search (its records stay in the store; see ``ScoreBoard.retire``).
+
+        One that lost its minibatch may meanwhile be judged by another proposal that wrote the same text:
+        then it stays until that proposal is over too.
+        """
+        with self._lock:
+            if raced_out or child_id not in self._judged:
+                self.board.retire(child_id)
+
+    def _bring_back(self, candidate_id: int) -> None:
+        """A retired candidate's text was proposed again: reload its records (the caller holds ``_lock``)."""
+        if not self.board.is_retired(candidate_id):
+            return
+        found = cast(ReadBackStore, self.store).recall(candidate_id)
+        if found is None:
+            raise RuntimeError(f"candidate {candidate_id} was retired from memory but its store {self.store!r} "
+                               "cannot give it back")
+        self.board.recall(*found)
 
     # -- pieces handed to the proposer and the worker pool -----------------------
     def _proposer(self, evaluate: Callable[[int, list[str]], dict[str, EvaluationRecord]]) -> Proposer:
@@ -445,6 +479,7 @@ class Engine:
         with self._lock:
             if candidate_id in self._judged:
                 return "already being judged or raced"
+            self._bring_back(candidate_id)  # retired again since new_candidate returned it
             self._judged.add(candidate_id)
             return None
 
@@ -458,6 +493,7 @@ class Engine:
         with self._lock:
             existing = self.board.find(components) if self.config.engine.cache_evaluation else None
             if existing is not None:
+                self._bring_back(existing)
                 return self.board.candidate(existing)
             record = CandidateRecord(id=self.board.next_id(), components=dict(components), parents=tuple(parents),
                                      origin=origin, proposal_id=proposal_id, created_at=time.time())
@@ -501,7 +537,8 @@ class Engine:
                                     created_at=time.time())
             self._next_proposal_id += 1
             self.store.add_proposal(record)
-            self.proposals.append(record)
+            if not self._reads_back:
+                self.proposals.append(record)
             if parsed.text:
                 return parsed.text
             last_error = parsed.error or "empty reply"
@@ -521,6 +558,12 @@ class Engine:
             elapsed_s=time.monotonic() - self._started, cost_usd=self.lm.usage().cost_usd,
             proposals_since_improvement=self._since_improvement,
         )
+
+    def proposal_history(self) -> Sequence[ProposalRecord]:
+        """This session's proposals: read back from the store when it can, else the ones kept in memory."""
+        if self._reads_back:
+            return cast(ReadBackStore, self.store).proposal_log()
+        return list(self.proposals)
 
     def utilization(self) -> float:
         elapsed = time.monotonic() - self._started

@@ -42,7 +42,7 @@ class RunLink:
     def state(self, status: Any = None) -> GEPAState:
         engine = self.engine
         return GEPAState.of(status if status is not None else engine.status(), engine.board,
-                            list(engine.proposals), engine.config.engine.frontier_type)
+                            engine.config.engine.frontier_type)
 
 
 class _Indices:

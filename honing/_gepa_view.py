@@ -12,9 +12,8 @@ example's id is its position in the valset.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -39,12 +38,11 @@ class PoolView:
     num_full_val_evals: int
     val_positions: dict[str, list[int]] = field(default_factory=dict)  # example key -> its valset positions
     board: Any = field(default=None, repr=False, compare=False)
-    proposals: Sequence[Any] = field(default=(), repr=False, compare=False)
 
-    @cached_property
+    @property
     def discovery_eval_counts(self) -> list[int]:
-        """Evaluator calls made before each candidate was accepted (0 for the seed); read on demand."""
-        return _discovery_counts(self.board, self.ids, self.proposals)
+        """Evaluations recorded before each candidate won its minibatch (0 for the seed)."""
+        return [self.board.discovered(cid) for cid in self.ids]
 
     def index(self, candidate_id: int) -> int | None:
         try:
@@ -53,8 +51,8 @@ class PoolView:
             return None
 
 
-def pool_view(board: Any, proposals: Sequence[Any]) -> PoolView:
-    """GEPA's view of ``board``'s pool; ``proposals`` date each accepted candidate's discovery."""
+def pool_view(board: Any) -> PoolView:
+    """GEPA's view of ``board``'s pool."""
     ids = list(board.pool)
     index = {cid: i for i, cid in enumerate(ids)}
     positions: dict[str, list[int]] = {}
@@ -82,7 +80,7 @@ def pool_view(board: Any, proposals: Sequence[Any]) -> PoolView:
         per_objective_best_candidates=objective_at,
         objective_pareto_front=objective_value,
         num_full_val_evals=sum(1 for s in subscores if len(s) == len(board.val_keys)),
-        val_positions=positions, board=board, proposals=tuple(proposals),
+        val_positions=positions, board=board,
     )
 
 
@@ -114,13 +112,6 @@ def _leaders(columns: Mapping[Any, Mapping[int, float]]) -> tuple[dict[Any, floa
     return best, at
 
 
-def _discovery_counts(board: Any, ids: list[int], proposals: Sequence[Any]) -> list[int]:
-    """Evaluator calls made before each candidate was accepted (0 for the seed)."""
-    times = sorted(e.created_at for c in board.candidates for e in board.evaluations(c.id).values())
-    accepted_at = {p.child_id: p.created_at for p in proposals if p.accepted and p.child_id is not None}
-    return [bisect.bisect_right(times, accepted_at[cid]) if cid in accepted_at else 0 for cid in ids]
-
-
 @dataclass(frozen=True)
 class GEPAState(RunStatus):
     """The status honing hands to stop callbacks, readable as GEPA's ``GEPAState`` too.
@@ -132,17 +123,16 @@ class GEPAState(RunStatus):
     """
 
     board: Any = field(default=None, repr=False, compare=False)
-    proposal_records: Sequence[Any] = field(default=(), repr=False, compare=False)
     frontier_type: str = "hybrid"
 
     @classmethod
-    def of(cls, status: RunStatus, board: Any, proposals: Sequence[Any], frontier_type: str) -> GEPAState:
+    def of(cls, status: RunStatus, board: Any, frontier_type: str) -> GEPAState:
         values = {f.name: getattr(status, f.name) for f in dataclasses.fields(status)}
-        return cls(**values, board=board, proposal_records=tuple(proposals), frontier_type=frontier_type)
+        return cls(**values, board=board, frontier_type=frontier_type)
 
     @cached_property
     def _view(self) -> PoolView:
-        return pool_view(self.board, self.proposal_records)
+        return pool_view(self.board)
 
     def __getattr__(self, name: str) -> Any:  # only for names neither honing's status nor this view has
         if name.startswith("_"):

@@ -15,6 +15,7 @@ Records may arrive in any order (a viewer reads tables in turn).
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -143,6 +144,10 @@ def replay(board: ScoreBoard, stored: StoredRun) -> ReplayState:
     for admission in stored.admissions or ():
         replayer.admission(admission)
     replayer.started(list(stored.started))
+    times = sorted(e.created_at for e in stored.evaluations)
+    for proposal in stored.proposals:  # date each minibatch winner's discovery, as the live run did
+        if proposal.accepted and proposal.child_id is not None:
+            board.mark_discovered(proposal.child_id, bisect.bisect_right(times, proposal.created_at))
     state = replayer.finish()
     state.interrupted = _unaccounted(stored, set(board.val_keys)) > 0
     return state

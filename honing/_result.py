@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,9 @@ class Result:
     objective_scores: list[dict[str, float]]
     pareto_front: dict[str, Any]
     total_metric_calls: int
-    proposals: list[ProposalRecord]
+    #: Every proposal of this session, in the order they finished. After a run with a store that reads back
+    #: (the default SQLite run store), a list view that reads each proposal from the store when used.
+    proposals: Sequence[ProposalRecord]
     best_outputs: dict[str, list[tuple[int, Any]]] | None = None
     stop_reason: str | None = None
     lm_calls: int = 0
@@ -107,7 +110,7 @@ class Result:
     @classmethod
     def build(cls, engine: Engine) -> Result:
         board = engine.board
-        view = pool_view(board, engine.proposals)
+        view = pool_view(board)
         pool = view.ids
         index = {cid: i for i, cid in enumerate(pool)}
         to_user = engine.problem.adapter.user_candidate
@@ -127,7 +130,7 @@ class Result:
             objective_scores=view.val_aggregate_subscores,
             pareto_front=_front_dict(board, index),
             total_metric_calls=engine.budget.spent,
-            proposals=list(engine.proposals),
+            proposals=engine.proposal_history(),
             best_outputs=_best_outputs(board, pool) if engine.config.engine.track_best_outputs else None,
             stop_reason=engine.stop_reason,
             lm_calls=usage.calls,

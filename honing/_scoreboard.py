@@ -64,6 +64,9 @@ class ScoreBoard:
         self._lock = threading.RLock()
         self._candidates: dict[int, CandidateRecord] = {}
         self._by_hash: dict[str, int] = {}
+        self._retired: set[int] = set()  # lost for good or for now; their records are in the store (``retire``)
+        self._recorded = 0  # evaluations recorded so far, in this board's order
+        self._discovered: dict[int, int] = {}  # candidate -> evaluations recorded when it won its minibatch
         self._next_id = 0
         self._evals: dict[int, dict[str, EvaluationRecord]] = {}
         self._stats: dict[int, _Stats] = {}
@@ -86,6 +89,7 @@ class ScoreBoard:
     # -- candidates -------------------------------------------------------
     def add_candidate(self, record: CandidateRecord) -> None:
         with self._lock:
+            self._retired.discard(record.id)
             self._candidates[record.id] = record
             self._by_hash.setdefault(record.content_hash, record.id)
             self._evals.setdefault(record.id, {})
@@ -96,7 +100,7 @@ class ScoreBoard:
             return self._candidates[candidate_id]
 
     def find(self, components: Mapping[str, str]) -> int | None:
-        """The id of an existing candidate with exactly these components, if any."""
+        """The id of an existing candidate with exactly these components, if any (retired ones included)."""
         digest = candidate_hash(dict(components))
         with self._lock:
             return self._by_hash.get(digest)
@@ -104,6 +108,43 @@ class ScoreBoard:
     def next_id(self) -> int:
         with self._lock:
             return self._next_id
+
+    def retire(self, candidate_id: int) -> bool:
+        """Forget a candidate that is out of the search: its text, its evaluations and their side info.
+
+        For a child that lost its minibatch or its validation race, only
+        ``find`` still knows its text (so it is never scored twice on the
+        same example); the store keeps every record, and ``recall`` brings
+        them back if the same text is proposed again. What a long run holds
+        in memory then grows with the pool, not with the proposals made.
+        Pool members are never retired. Returns whether it was.
+        """
+        with self._lock:
+            if candidate_id in self._in_pool or candidate_id not in self._candidates:
+                return False
+            del self._candidates[candidate_id]
+            self._evals.pop(candidate_id, None)
+            self._stats.pop(candidate_id, None)
+            self._retired.add(candidate_id)
+            return True
+
+    def is_retired(self, candidate_id: int) -> bool:
+        return candidate_id in self._retired
+
+    def recall(self, record: CandidateRecord, evaluations: Sequence[EvaluationRecord]) -> None:
+        """Bring a retired candidate back with its stored evaluations (the store's copies)."""
+        with self._lock:
+            self.add_candidate(record)
+            for evaluation in evaluations:
+                self.add_evaluation(evaluation, recalled=True)
+
+    def mark_discovered(self, candidate_id: int, evaluations: int | None = None) -> None:
+        """Date a minibatch winner: how many evaluations had been recorded when it won (GEPA's discovery count)."""
+        with self._lock:
+            self._discovered.setdefault(candidate_id, self._recorded if evaluations is None else evaluations)
+
+    def discovered(self, candidate_id: int) -> int:
+        return self._discovered.get(candidate_id, 0)
 
     @property
     def candidates(self) -> list[CandidateRecord]:
@@ -115,15 +156,23 @@ class ScoreBoard:
         return len(self._candidates)
 
     # -- evaluations ------------------------------------------------------
-    def add_evaluation(self, record: EvaluationRecord) -> bool:
-        """Record an evaluation; returns whether the frontier's leaders or best values changed."""
+    def add_evaluation(self, record: EvaluationRecord, *, recalled: bool = False) -> bool:
+        """Record an evaluation; returns whether the frontier's leaders or best values changed.
+
+        ``recalled``: a retired candidate's stored evaluation coming back (it
+        was counted, and ranked among the best, when it was first recorded).
+        """
         cid, key = record.candidate_id, record.example_key
         with self._lock:
+            if cid in self._retired:
+                self._recorded += 1
+                return False  # finished after its candidate was retired: the store has it
             evals = self._evals.setdefault(cid, {})
             if key in evals:
                 return False  # a (candidate, example) pair is scored once; the first record stands
             evals[key] = record
-            if self._top is not None:
+            self._recorded += not recalled
+            if self._top is not None and not recalled:
                 top = self._top.setdefault(key, [])
                 entry = (_rank(record), record)
                 if len(top) < TOP_KEPT or entry[0] < top[-1][0]:

@@ -56,6 +56,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._running: set[Task] = set()
         self._threads = 0
+        self._spare = 0  # threads waiting for work, less the queued tasks they will take
         self._numbers = itertools.count(1)
         self._closed = False
 
@@ -67,7 +68,10 @@ class WorkerPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"the {self.name} pool is shut down")
-            if self._threads < self.size:
+            # A thread only when no idle one will take the task: a pool grows to what is used at once, not to
+            # its size (each thread costs memory: its stack, and for a busy one a malloc arena of its own).
+            self._spare -= 1
+            if self._spare < 0 and self._threads < self.size:
                 self._start_thread()
         self._queue.put(task)
         return task
@@ -79,6 +83,8 @@ class WorkerPool:
 
     def _work(self) -> None:
         while True:
+            with self._lock:
+                self._spare += 1
             task = self._queue.get()
             if task is None:
                 with self._lock:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 from ._base import (
     EvaluatorChangedError,
+    ReadBackStore,
     RunHeader,
     Store,
     StoreDamagedError,
@@ -48,6 +49,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "EvaluatorChangedError",
     "MemoryStore",
+    "ReadBackStore",
     "RunHeader",
     "RunReader",
     "SQLiteStore",

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .._errors import HoningError
 from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
@@ -174,6 +174,27 @@ class Store(Protocol):
 
     def close(self) -> None:
         """End the session: release the run for the next writer. Idempotent; ``open`` may follow again."""
+        ...
+
+
+@runtime_checkable
+class ReadBackStore(Store, Protocol):
+    """A store that gives records back while and after the run writes them (``SQLiteStore``, ``MemoryStore``).
+
+    Optional. With it the engine keeps only the live search in memory: a
+    child that lost is forgotten (``ScoreBoard.retire``) and brought back
+    with ``recall`` if its text is proposed again, and ``Result.proposals``
+    comes from ``proposal_log``. Without it (a store that only writes) the
+    engine keeps every record in memory, as a store's ``open`` would return
+    them.
+    """
+
+    def recall(self, candidate_id: int) -> tuple[CandidateRecord, list[EvaluationRecord]] | None:
+        """A candidate written by ``add_candidate`` and every evaluation of it written so far (None: unknown)."""
+        ...
+
+    def proposal_log(self) -> Sequence[ProposalRecord]:
+        """This session's proposals in write order, still readable after ``close``."""
         ...
 
 

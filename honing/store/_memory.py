@@ -16,6 +16,9 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._run = StoredRun()
+        self._session_start = 0  # proposals written before this session
+        self._candidates: dict[int, CandidateRecord] = {}
+        self._evaluations: dict[int, list[EvaluationRecord]] = {}
 
     def open(self, header: RunHeader, session: dict[str, Any], *, takeover: bool = False,
              evaluator_changed_ok: bool = False) -> StoredRun:
@@ -26,6 +29,7 @@ class MemoryStore:
                              evaluator_changed_ok=evaluator_changed_ok)
             self._run.header = header
             self._run.sessions.append(dict(session))
+            self._session_start = len(self._run.proposals)
             return StoredRun(
                 header=header,
                 candidates=list(self._run.candidates),
@@ -43,6 +47,7 @@ class MemoryStore:
     def add_candidate(self, record: CandidateRecord) -> None:
         with self._lock:
             self._run.candidates.append(record)
+            self._candidates[record.id] = record
 
     def start_evaluations(self, pairs: Sequence[tuple[int, str]]) -> None:
         with self._lock:
@@ -51,6 +56,7 @@ class MemoryStore:
     def add_evaluation(self, record: EvaluationRecord) -> None:
         with self._lock:
             self._run.evaluations.append(record)
+            self._evaluations.setdefault(record.candidate_id, []).append(record)
 
     def add_proposal(self, record: ProposalRecord) -> None:
         with self._lock:
@@ -60,6 +66,15 @@ class MemoryStore:
         with self._lock:
             assert self._run.admissions is not None
             self._run.admissions.append(record)
+
+    def recall(self, candidate_id: int) -> tuple[CandidateRecord, list[EvaluationRecord]] | None:
+        with self._lock:
+            record = self._candidates.get(candidate_id)
+            return None if record is None else (record, list(self._evaluations.get(candidate_id, ())))
+
+    def proposal_log(self) -> list[ProposalRecord]:
+        with self._lock:
+            return self._run.proposals[self._session_start:]
 
     def close(self) -> None:
         pass

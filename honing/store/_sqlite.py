@@ -48,6 +48,7 @@ from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, Propo
 from ._base import RunHeader, StoredRun, StoreError, StoreInUseError, check_resume
 from ._codec import Decoder, Encoder, pack_payload
 from ._failures import damaged_error, translate
+from ._history import StoredProposals
 from ._liveness import HEARTBEAT_S, STALE_AFTER_S, Heartbeat, LockState, WriterLock
 from ._prompts import PromptPacker
 from ._rows import (
@@ -81,6 +82,9 @@ CHECKPOINT_BYTES = 2 * 2**20  # a -wal file larger than this is checkpointed by 
 # can lose the last few milliseconds of results, whose evaluations a resumed run then scores again.
 DEFER_S = 0.005
 WAL_LIMIT_BYTES = 4 * 2**20  # and truncated back to at most this when SQLite restarts it
+# The page cache per connection (negative: KiB). A run appends; the pages it touches are the tables' and indexes'
+# last leaves, so SQLite's 2 MiB default only held more of a long run in memory (1 MiB of a 10,000-proposal run).
+CACHE_KIB = -512
 
 
 class SQLiteStore:
@@ -104,6 +108,7 @@ class SQLiteStore:
         self._checkpointer: sqlite3.Connection | None = None
         self._commits = 0
         self._packer = PromptPacker()
+        self._proposals_before = 0  # the last proposal's seq when this session opened
         self._deferred = threading.Event()  # an evaluation waits for the background commit
         self._deferred_error: BaseException | None = None  # a background commit failed: raised by the next call
         self._flusher: threading.Thread | None = None
@@ -132,6 +137,7 @@ class SQLiteStore:
             # Checkpoints are where WAL mode fsyncs; the default (every 1000 pages) costs ~20% of the write time
             # of a busy run. The heartbeat checkpoints in the background instead; this is only the backstop.
             conn.execute("PRAGMA wal_autocheckpoint=10000")
+            conn.execute(f"PRAGMA cache_size={CACHE_KIB}")
             conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         except sqlite3.Error as exc:
             conn.close()
@@ -339,6 +345,7 @@ class SQLiteStore:
                                conn.execute(f"SELECT {EVALUATION_COLUMNS} FROM evaluations ORDER BY seq")]
             run.proposals = [proposal_from_row(r, dec) for r in
                              conn.execute(f"SELECT {PROPOSAL_COLUMNS} FROM proposals ORDER BY seq")]
+            self._proposals_before = conn.execute("SELECT coalesce(max(seq), 0) FROM proposals").fetchone()[0]
             run.sessions = [dec.loads(text) for (text,) in conn.execute("SELECT data FROM sessions ORDER BY seq")]
             run.admissions = [admission_from_row(r) for r in
                               conn.execute(f"SELECT {ADMISSION_COLUMNS} FROM admissions ORDER BY seq")]
@@ -408,6 +415,7 @@ class SQLiteStore:
             return
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._checkpointer.execute(f"PRAGMA cache_size={CACHE_KIB}")
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         with self._lock:
             if self._conn is not None:
@@ -435,6 +443,33 @@ class SQLiteStore:
 
     def add_admission(self, record: AdmissionRecord) -> None:
         self._write([(INSERT_ADMISSION, admission_params(record))], [], "storing a validation race's verdict")
+
+    def recall(self, candidate_id: int) -> tuple[CandidateRecord, list[EvaluationRecord]] | None:
+        """A candidate and its evaluations as stored (queued evaluations are committed first)."""
+        with self._lock:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            if batch:
+                self._commit(batch)
+                self._keep_deferred_error(batch)
+            conn = self._db()
+            dec = Decoder(blob_reader(conn), unpickle=True)  # this session's own records, as a resume reads them
+            try:
+                row = conn.execute(f"SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE id=? ORDER BY seq DESC LIMIT 1",
+                                   (candidate_id,)).fetchone()
+                if row is None:
+                    return None
+                evaluations = [evaluation_from_row(r, dec) for r in conn.execute(
+                    f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE candidate_id=? ORDER BY seq", (candidate_id,))]
+                return candidate_from_row(row, dec), evaluations
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path, f"reading candidate {candidate_id} back") from exc
+            except (KeyError, ValueError, TypeError) as exc:
+                raise damaged_error(self.path, f"candidate {candidate_id} cannot be read back: {exc}") from exc
+
+    def proposal_log(self) -> StoredProposals:
+        """This session's proposals, read from the file on access (also after ``close``)."""
+        return StoredProposals(self.path, self._proposals_before)
 
     def close(self) -> None:
         flusher, self._flusher = self._flusher, None

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, Origin, ProposalRecord
-from ..store import EvaluatorChangedError, RunHeader, Store, StoreMismatchError
+from ..store import EvaluatorChangedError, ReadBackStore, RunHeader, Store, StoreMismatchError
 
 
 def header(fingerprint: str = "fp-1", objective: str | None = "more @", evaluator: str | None = "mod.evaluate",
@@ -214,6 +214,33 @@ class StoreContract:
         assert back.side_info["cycle"]["self"]["name"] == "loop"
         assert run.proposals[0].reply == "\udcff" and run.proposals[0].error == "e\ud800"
         store.close()
+
+    def test_a_read_back_store_recalls_candidates_and_this_sessions_proposals(self, tmp_path: Path) -> None:
+        """Only for a ``ReadBackStore``: what the engine forgot comes back equal, while and after writing."""
+        store = self.make_store(tmp_path / "store")
+        if not isinstance(store, ReadBackStore):
+            pytest.skip("not a ReadBackStore: the engine keeps this store's records in memory")
+        store.open(header(), {})
+        earlier = proposal(0)
+        store.add_proposal(earlier)
+        store = self._reopened(tmp_path / "store", store)
+        assert isinstance(store, ReadBackStore)
+        store.open(header(), {})
+        child = candidate(1, "@@", parents=(0,), origin="reflection", proposal_id=1)
+        evals = [evaluation(1, "k1", 0.3, split="train", output={"o": 1}), evaluation(1, "k2", 0.4, error="boom")]
+        store.add_candidate(candidate(0))
+        store.add_candidate(child)
+        store.add_evaluation(evaluation(0, "k1"))
+        for record in evals:
+            store.add_evaluation(record)  # may be queued: recall must still see it
+        assert store.recall(1) == (child, evals)
+        assert store.recall(7) is None
+        written = [proposal(1), proposal(2, child=None, accepted=False)]
+        for record in written:
+            store.add_proposal(record)
+        log = store.proposal_log()
+        store.close()
+        assert list(log) == written and len(log) == 2 and log[-1] == written[-1]  # this session's, after close
 
     def test_close_is_idempotent_and_the_store_can_be_opened_again(self, tmp_path: Path) -> None:
         store = self.make_store(tmp_path / "store")

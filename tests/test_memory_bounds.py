@@ -1,0 +1,138 @@
+"""What a run keeps in memory: the live search, not its history (that is in the run store).
+
+A child that lost its minibatch or its validation race is retired from the
+board; its text still deduplicates, and if the LM writes it again its stored
+evaluations come back, so no (candidate, example) pair is ever scored twice.
+``Result.proposals`` reads the proposals back from the store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import shutil
+import threading
+from collections import Counter
+
+import pytest
+
+import honing as hn
+from honing._engine import Engine
+from honing.store import MemoryStore, StoreError
+from tests.conftest import ScriptedLM, fenced
+from tests.helpers import CountingEvaluator
+
+DATASET = ["a", "b", "c", "d", "e", "f"]
+
+
+def cycling_lm(texts: list[str]) -> ScriptedLM:
+    """Replies with each text in turn, forever (so every text is written again and again)."""
+    replies = itertools.cycle(texts)
+    lock = threading.Lock()
+
+    def reply(prompt: str) -> str:
+        with lock:
+            return fenced(next(replies))
+
+    return ScriptedLM(reply)
+
+
+def scored_by_example(evaluator: CountingEvaluator):
+    def evaluate(candidate, example):
+        evaluator(candidate, example)
+        return candidate.count("@") / 10, {"hint": "more @ is better", "example": example}
+
+    return evaluate
+
+
+def config(lm, **engine) -> hn.Config:
+    engine.setdefault("max_metric_calls", 60)
+    return hn.Config(engine=hn.EngineConfig(**engine), reflection=hn.ReflectionConfig(reflection_lm=lm))
+
+
+@pytest.fixture
+def board_sizes(monkeypatch):
+    """(candidates on the board, pool size) after each proposal is over."""
+    sizes: list[tuple[int, int]] = []
+    original = Engine._after_race
+
+    def spy(self, record, admission):
+        original(self, record, admission)
+        sizes.append((self.board.candidate_count, self.board.pool_size))
+
+    monkeypatch.setattr(Engine, "_after_race", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("store", ["sqlite", "memory"])
+def test_losers_leave_memory_and_a_rewritten_loser_reuses_its_stored_scores(board_sizes, store, tmp_path):
+    evaluator = CountingEvaluator(with_example=True)
+    # "x", "y" and "z" score 0 against the seed's 0.1: each loses, is retired, and is written again later,
+    # when it must come back with the scores it already has.
+    cfg = config(cycling_lm(["x", "y", "z"]), parallel=False, max_candidate_proposals=15, seed=1,
+                 **({"run_dir": str(tmp_path / "run")} if store == "sqlite" else {}))
+    if store == "memory":
+        cfg = hn.Config(engine=cfg.engine, reflection=cfg.reflection, store=MemoryStore())
+    result = hn.optimize_anything("@", scored_by_example(evaluator), dataset=DATASET, config=cfg)
+    assert len(result.proposals) == 15
+    assert max(Counter(evaluator.calls).values()) == 1  # no pair scored twice, across retire and recall
+    assert {text for text, _ in evaluator.calls} == {"@", "x", "y", "z"}
+    assert sum(text == "x" for text, _ in evaluator.calls) > 3  # "x" came back and was judged on new examples
+    assert board_sizes and all(candidates == pool for candidates, pool in board_sizes)
+
+
+def test_a_resumed_run_retires_what_the_stored_run_lost_and_still_never_rescores(board_sizes, tmp_path):
+    evaluator = CountingEvaluator(with_example=True)
+    run_dir = str(tmp_path / "run")
+    for proposals in (6, 12):
+        cfg = config(cycling_lm(["x", "@@", "y"]), parallel=False, max_candidate_proposals=proposals,
+                     run_dir=run_dir, seed=2)
+        result = hn.optimize_anything("@", scored_by_example(evaluator), dataset=DATASET, config=cfg)
+    assert max(Counter(evaluator.calls).values()) == 1
+    assert "@@" in result.candidates
+    assert all(candidates == pool for candidates, pool in board_sizes)
+
+
+def test_result_proposals_are_read_from_the_run_store(tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = config(cycling_lm(["@@", "x", "@@@"]), parallel=False, max_candidate_proposals=5, run_dir=str(run_dir))
+    result = hn.optimize_anything("@", scored_by_example(CountingEvaluator(with_example=True)), dataset=DATASET,
+                                  config=cfg)
+    proposals = result.proposals
+    assert not isinstance(proposals, list) and len(proposals) == 5
+    as_list = list(proposals)
+    assert proposals == as_list and as_list == proposals
+    assert [p.id for p in proposals[1:3]] == [p.id for p in as_list[1:3]] and proposals[-1] == as_list[-1]
+    assert all(p.prompt and "@" in p.prompt[-1]["content"] and p.reply for p in proposals)
+    assert pickle.loads(pickle.dumps(result)).proposals == as_list
+    assert [p["reply"] for p in result.to_dict()["proposals"]] == [p.reply for p in as_list]
+    assert len(result.accepted_proposals) + len(result.rejected_proposals) == 5
+    with pytest.raises(IndexError):
+        proposals[5]
+
+    shutil.rmtree(run_dir)
+    fresh = pickle.loads(pickle.dumps(result)).proposals
+    with pytest.raises(StoreError, match="gone"):
+        fresh[0]
+
+
+def test_a_store_that_cannot_read_back_keeps_the_proposals_in_memory(board_sizes):
+    class WriteOnly:  # the Store protocol and nothing more
+        def __init__(self) -> None:
+            self.inner = MemoryStore()
+
+        def open(self, *args, **kwargs):
+            return self.inner.open(*args, **kwargs)
+
+        def __getattr__(self, name):
+            if name in ("recall", "proposal_log"):
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    lm = cycling_lm(["x", "@@"])
+    cfg = hn.Config(engine=hn.EngineConfig(max_metric_calls=30, parallel=False, max_candidate_proposals=4),
+                    reflection=hn.ReflectionConfig(reflection_lm=lm), store=WriteOnly())
+    result = hn.optimize_anything("@", scored_by_example(CountingEvaluator(with_example=True)), dataset=DATASET,
+                                  config=cfg)
+    assert isinstance(result.proposals, list) and len(result.proposals) == 4
+    assert any(candidates > pool for candidates, pool in board_sizes)  # nothing retired
