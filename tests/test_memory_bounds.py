@@ -84,10 +84,14 @@ def test_losers_leave_memory_and_a_rewritten_loser_reuses_its_stored_scores(boar
 def test_a_resumed_run_retires_what_the_stored_run_lost_and_still_never_rescores(board_sizes, tmp_path):
     evaluator = CountingEvaluator(with_example=True)
     run_dir = str(tmp_path / "run")
+    results = []
     for proposals in (6, 12):
         cfg = config(cycling_lm(["x", "@@", "y"]), parallel=False, max_candidate_proposals=proposals,
                      run_dir=run_dir, seed=2)
-        result = hn.optimize_anything("@", scored_by_example(evaluator), dataset=DATASET, config=cfg)
+        results.append(hn.optimize_anything("@", scored_by_example(evaluator), dataset=DATASET, config=cfg))
+    first, result = results
+    assert len(first.proposals) == 6 and len(result.proposals) == 12  # each result: its own session's proposals
+    assert {p.id for p in first.proposals}.isdisjoint(p.id for p in result.proposals)
     assert max(Counter(evaluator.calls).values()) == 1
     assert "@@" in result.candidates
     assert all(candidates == pool for candidates, pool in board_sizes)

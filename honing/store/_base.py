@@ -15,11 +15,16 @@ Guarantees every implementation gives (the engine relies on each):
   never concurrently with anything else.
 * **Durability.** When a write method returns, the record survives the process
   being killed (a durable store; ``MemoryStore`` is the documented exception),
-  except that ``add_evaluation`` may return before its record is durable, if
-  it becomes durable within moments and before any record written after it:
-  a crash then loses only the last moments of results, which a resumed run
-  scores again (their starts were durable). Records are never merged, changed
-  or dropped once written.
+  except that ``add_evaluation``, ``add_candidate`` and ``add_proposal`` may
+  return before their record is durable, if it becomes durable within moments
+  and before any record written after it. A crash then loses only the last
+  moments of the log, and what it loses a resumed run redoes: an evaluation
+  whose start was durable is scored again; a candidate is only ever used by
+  records written after it (lost with it); a proposal whose record is lost
+  has spent evaluations no record accounts for, so it is started again (its
+  evaluations come back from the store). ``start_evaluations``,
+  ``add_admission`` and ``open`` are durable on return. Records are never
+  merged, changed or dropped once written.
 * **Order.** Records of one kind come back from ``open`` in the order they were
   written.
 * **Exclusivity.** One writer per run: ``open`` refuses (``StoreInUseError``)

@@ -27,11 +27,12 @@ PAGE = 64  # proposals decoded per read
 
 
 class StoredProposals(Sequence[ProposalRecord]):
-    """The proposals one session wrote to ``path`` (those after ``after_seq``), in write order."""
+    """The proposals one session wrote to ``path`` (``after_seq`` < seq <= ``last_seq``), in write order."""
 
-    def __init__(self, path: str | Path, after_seq: int, seqs: Sequence[int] | None = None) -> None:
+    def __init__(self, path: str | Path, after_seq: int, last_seq: int, seqs: Sequence[int] | None = None) -> None:
         self.path = Path(path)
         self.after_seq = after_seq
+        self.last_seq = last_seq
         self._seqs: array[int] | None = None if seqs is None else array("q", seqs)
         self._page: tuple[int, list[ProposalRecord]] | None = None  # (first index, records): the last page read
         self._lock = threading.Lock()
@@ -81,14 +82,15 @@ class StoredProposals(Sequence[ProposalRecord]):
         return f"<{len(self)} proposals stored in {self.path}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (StoredProposals, (str(self.path), self.after_seq, list(self._positions())))
+        return (StoredProposals, (str(self.path), self.after_seq, self.last_seq, list(self._positions())))
 
     # -- reading -----------------------------------------------------------------------
     def _positions(self) -> array[int]:
         if self._seqs is None:
             with self._reading("listing its proposals") as conn:
                 seqs = array("q", (s for (s,) in conn.execute(
-                    "SELECT seq FROM proposals WHERE seq > ? ORDER BY seq", (self.after_seq,))))
+                    "SELECT seq FROM proposals WHERE seq > ? AND seq <= ? ORDER BY seq",
+                    (self.after_seq, self.last_seq))))
             with self._lock:
                 self._seqs = seqs
         return self._seqs

@@ -5,13 +5,15 @@ often at the same time, by a dashboard in another process. SQLite in WAL mode
 gives exactly that -- one writer, any number of readers that see consistent
 snapshots -- with atomic commits and no server.
 
-Durability: every call but ``add_evaluation`` commits before it returns.
-``start_evaluations`` in particular is on disk before the evaluators run, which
-is what lets a resumed run know which evaluations a crash cut short (and how
-often each was tried). Evaluations are committed in batches at most
-``DEFER_S`` after they arrive, and always before any later record of another
-kind, so the file keeps the order of events; a crash loses at most those last
-milliseconds of results, which the resumed run scores again. With the
+Durability: ``start_evaluations`` and ``add_admission`` commit before they
+return: a start is on disk before the evaluator runs, which is what lets a
+resumed run know which evaluations a crash cut short (and how often each was
+tried). Evaluations, candidates and proposals are queued and committed in
+batches at most ``DEFER_S`` after they arrive, and always with or before the
+next record that waits, so the file keeps the order of events; a crash loses
+at most those last milliseconds of the log, which the resumed run redoes (see
+``Store``'s durability guarantee). Three synchronous commits per proposal had
+been a tenth of a long run's wall-clock. With the
 default ``synchronous="NORMAL"`` a commit survives the process being killed at
 any instant (the WAL is written before the call returns); pass
 ``synchronous="FULL"`` to also survive a power cut, at the price of an fsync
@@ -423,7 +425,7 @@ class SQLiteStore:
 
     def add_candidate(self, record: CandidateRecord) -> None:
         enc, blobs = self._encoder()
-        self._write([(INSERT_CANDIDATE, candidate_params(record, enc))], blobs, "storing a candidate")
+        self._write([(INSERT_CANDIDATE, candidate_params(record, enc))], blobs, "storing a candidate", wait=False)
 
     def start_evaluations(self, pairs: Sequence[tuple[int, str]]) -> None:
         now = time.time()
@@ -439,7 +441,8 @@ class SQLiteStore:
 
     def add_proposal(self, record: ProposalRecord) -> None:
         enc, blobs = self._encoder()
-        self._write([(INSERT_PROPOSAL, proposal_params(record, enc, self._packer))], blobs, "storing a proposal")
+        self._write([(INSERT_PROPOSAL, proposal_params(record, enc, self._packer))], blobs, "storing a proposal",
+                    wait=False)
 
     def add_admission(self, record: AdmissionRecord) -> None:
         self._write([(INSERT_ADMISSION, admission_params(record))], [], "storing a validation race's verdict")
@@ -468,8 +471,17 @@ class SQLiteStore:
                 raise damaged_error(self.path, f"candidate {candidate_id} cannot be read back: {exc}") from exc
 
     def proposal_log(self) -> StoredProposals:
-        """This session's proposals, read from the file on access (also after ``close``)."""
-        return StoredProposals(self.path, self._proposals_before)
+        """This session's proposals so far, read from the file on access (also after ``close``).
+
+        What could not be stored (a full disk, already reported to the run) is not among them.
+        """
+        self.flush(raise_errors=False)
+        with self._lock:
+            try:
+                last = self._db().execute("SELECT coalesce(max(seq), 0) FROM proposals").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path, "listing this session's proposals") from exc
+        return StoredProposals(self.path, self._proposals_before, last)
 
     def close(self) -> None:
         flusher, self._flusher = self._flusher, None

@@ -236,8 +236,8 @@ class StoreContract:
         assert store.recall(1) == (child, evals)
         assert store.recall(7) is None
         written = [proposal(1), proposal(2, child=None, accepted=False)]
-        for record in written:
-            store.add_proposal(record)
+        for written_proposal in written:
+            store.add_proposal(written_proposal)
         log = store.proposal_log()
         store.close()
         assert list(log) == written and len(log) == 2 and log[-1] == written[-1]  # this session's, after close

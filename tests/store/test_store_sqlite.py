@@ -186,6 +186,7 @@ def test_readers_see_consistent_growing_snapshots_while_a_thread_writes(tmp_path
             store.add_evaluation(evaluation(i, "k", i / total))
             if i:
                 store.add_proposal(proposal(i - 1, child=i))
+        store.flush()  # the last records were queued (committed within moments); readers check the end state
         done.set()
 
     def read() -> None:
