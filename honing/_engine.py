@@ -192,10 +192,9 @@ class Engine:
                                      takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok)
             replayed = replay(self.board, stored)
             self._resume(replayed)
-            if self._reads_back:  # what the stored run tried and lost stays on disk
-                racing = set(replayed.racing)
+            if self._reads_back:  # children the stored run judged and that lost their minibatch stay on disk
                 for candidate in stored.candidates:
-                    if candidate.id not in racing:
+                    if candidate.origin != "refined" and candidate.id not in replayed.judged:
                         self.board.retire(candidate.id)
             del stored
             self.callbacks.emit("on_start", self.status())
@@ -439,17 +438,18 @@ class Engine:
             self._since_improvement += 1
         self.callbacks.emit("on_proposal", record)  # once the proposal is over, its race included
         self.callbacks.emit("on_accept" if admitted else "on_reject", record)
-        if record.child_id is not None and not admitted and self._reads_back:
-            self._retire(record.child_id, raced_out=admission is not None)
+        if record.child_id is not None and not record.accepted and self._reads_back:
+            self._retire(record.child_id)
 
-    def _retire(self, child_id: int, *, raced_out: bool) -> None:
-        """Forget a child that is out of the search (its records stay in the store; see ``ScoreBoard.retire``).
+    def _retire(self, child_id: int) -> None:
+        """Forget a child that lost its minibatch (its records stay in the store; see ``ScoreBoard.retire``).
 
-        One that lost its minibatch may meanwhile be judged by another proposal that wrote the same text:
-        then it stays until that proposal is over too.
+        Only minibatch losers: they were never a parent, so no lineage runs through them. A winner is kept
+        even when it loses its race (children built on it while it raced may enter the pool). A loser that
+        another proposal, which wrote the same text, is judging meanwhile stays until that one is over too.
         """
         with self._lock:
-            if raced_out or child_id not in self._judged:
+            if child_id not in self._judged:
                 self.board.retire(child_id)
 
     def _bring_back(self, candidate_id: int) -> None:
@@ -558,6 +558,16 @@ class Engine:
             elapsed_s=time.monotonic() - self._started, cost_usd=self.lm.usage().cost_usd,
             proposals_since_improvement=self._since_improvement,
         )
+
+    def candidate(self, candidate_id: int) -> CandidateRecord:
+        """Any candidate of this run, also one retired from memory (read from the store; for reports)."""
+        with self._lock:
+            if not self.board.is_retired(candidate_id):
+                return self.board.candidate(candidate_id)
+        found = cast(ReadBackStore, self.store).recall(candidate_id)
+        if found is None:
+            raise KeyError(f"candidate {candidate_id} is neither in memory nor in the run store")
+        return found[0]
 
     def proposal_history(self) -> Sequence[ProposalRecord]:
         """This session's proposals: read back from the store when it can, else the ones kept in memory."""

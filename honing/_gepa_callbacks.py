@@ -176,7 +176,7 @@ class GEPACallbackBridge:
                    components=list(record.components), dataset=dataset)
         self._emit("on_proposal_start", iteration=it, parent_candidate=dict(parent.components),
                    components=list(record.components), reflective_dataset=dataset)
-        child = board.candidate(record.child_id).components if record.child_id is not None else {}
+        child = self.link.engine.candidate(record.child_id).components if record.child_id is not None else {}
         prompts = record.prompt if len(record.components) > 1 and isinstance(record.prompt, list) else [record.prompt]
         self._emit("on_proposal_end", iteration=it,
                    new_instructions={c: child[c] for c in record.components if c in child},
@@ -186,7 +186,7 @@ class GEPACallbackBridge:
 
     def _merge_events(self, record: Any, view: _Indices) -> None:
         parents = [view.of.get(p) for p in record.parent_ids]
-        child = self.link.engine.board.candidate(record.child_id).components if record.child_id is not None else {}
+        child = self.link.engine.candidate(record.child_id).components if record.child_id is not None else {}
         self._emit("on_merge_attempted", iteration=self._iteration, parent_ids=parents, merged_candidate=dict(child))
         if record.accepted:
             self._emit("on_merge_accepted", iteration=self._iteration, new_candidate_idx=view.of.get(record.child_id),

@@ -112,7 +112,7 @@ class ScoreBoard:
     def retire(self, candidate_id: int) -> bool:
         """Forget a candidate that is out of the search: its text, its evaluations and their side info.
 
-        For a child that lost its minibatch or its validation race, only
+        For a child that lost its minibatch (the engine's only use), only
         ``find`` still knows its text (so it is never scored twice on the
         same example); the store keeps every record, and ``recall`` brings
         them back if the same text is proposed again. What a long run holds

@@ -1,7 +1,8 @@
 """What a run keeps in memory: the live search, not its history (that is in the run store).
 
-A child that lost its minibatch or its validation race is retired from the
-board; its text still deduplicates, and if the LM writes it again its stored
+A child that lost its minibatch is retired from the board (one that won it is
+kept, even if it loses its race: children built on it may enter the pool);
+its text still deduplicates, and if the LM writes it again its stored
 evaluations come back, so no (candidate, example) pair is ever scored twice.
 ``Result.proposals`` reads the proposals back from the store.
 """
@@ -140,3 +141,21 @@ def test_a_store_that_cannot_read_back_keeps_the_proposals_in_memory(board_sizes
                                   config=cfg)
     assert isinstance(result.proposals, list) and len(result.proposals) == 4
     assert any(candidates > pool for candidates, pool in board_sizes)  # nothing retired
+
+
+def test_gepa_callbacks_see_the_text_of_children_retired_meanwhile():
+    # Four proposals in flight all write the same losing text: one may be retired by another's end before its
+    # own GEPA events are built; they read it back from the store instead of failing.
+    seen: list[dict] = []
+
+    class GEPAStyle:
+        def on_proposal_end(self, event):
+            seen.append(dict(event["new_instructions"]))
+
+    evaluator = CountingEvaluator(with_example=True)
+    cfg = hn.Config(engine=hn.EngineConfig(max_metric_calls=80, max_candidate_proposals=24, max_proposals_in_flight=4,
+                                           max_workers=4),
+                    reflection=hn.ReflectionConfig(reflection_lm=cycling_lm(["x"])), callbacks=[GEPAStyle()])
+    result = hn.optimize_anything("@", scored_by_example(evaluator), dataset=DATASET, config=cfg)
+    assert len(result.proposals) == 24 and seen and all(s == {"candidate": "x"} or s == {} for s in seen)
+    assert max(Counter(evaluator.calls).values()) == 1
