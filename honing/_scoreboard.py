@@ -171,7 +171,8 @@ class ScoreBoard:
             if key in evals:
                 return False  # a (candidate, example) pair is scored once; the first record stands
             evals[key] = record
-            self._recorded += not recalled
+            if not recalled:  # a recalled one was counted, and ranked among the best, when first recorded
+                self._recorded += 1
             if self._top is not None and not recalled:
                 top = self._top.setdefault(key, [])
                 entry = (_rank(record), record)

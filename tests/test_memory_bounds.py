@@ -159,3 +159,35 @@ def test_gepa_callbacks_see_the_text_of_children_retired_meanwhile():
     result = hn.optimize_anything("@", scored_by_example(evaluator), dataset=DATASET, config=cfg)
     assert len(result.proposals) == 24 and seen and all(s == {"candidate": "x"} or s == {} for s in seen)
     assert max(Counter(evaluator.calls).values()) == 1
+
+
+def test_the_board_forgets_a_retired_child_and_takes_it_back_whole():
+    from honing._records import CandidateRecord, EvaluationRecord
+    from honing._scoreboard import ScoreBoard
+
+    board = ScoreBoard(["v1", "v2"], "instance")
+    seed = CandidateRecord(id=0, components={"candidate": "@"})
+    child = CandidateRecord(id=1, components={"candidate": "x"}, parents=(0,), origin="reflection")
+    evals = [EvaluationRecord(candidate_id=1, example_key=k, split="val", score=s, side_info={"trace": k})
+             for k, s in (("v1", 0.2), ("v2", 0.4))]
+    for record in (seed, child):
+        board.add_candidate(record)
+    board.admit(0)
+    for record in evals:
+        board.add_evaluation(record)
+    board.mark_discovered(7)  # dates by the evaluations recorded so far
+    recorded = board.discovered(7)
+
+    assert not board.retire(0)  # a pool member is never retired
+    assert board.retire(1) and board.is_retired(1) and board.candidate_count == 1
+    assert board.find({"candidate": "x"}) == 1 and board.evaluation(1, "v1") is None
+    late = EvaluationRecord(candidate_id=1, example_key="t1", split="train", score=0.9)
+    assert board.add_evaluation(late) is False and board.evaluation(1, "t1") is None  # the store has it
+
+    board.recall(child, evals)
+    assert not board.is_retired(1) and board.candidate(1) == child
+    assert board.val_mean(1) == pytest.approx(0.3) and board.coverage(1) == 2
+    assert board.evaluation(1, "v2").side_info == {"trace": "v2"}
+    board.mark_discovered(8)
+    assert board.discovered(8) == recorded + 1  # the late one counted once; the recalled ones not again
+    assert [r.candidate_id for r in board.top_evaluations("v1", 10)] == [1]  # ranked once, not twice

@@ -99,7 +99,8 @@ class StoredProposals(Sequence[ProposalRecord]):
         if not seqs:
             return []
         with self._reading("reading its proposals") as conn:
-            dec = Decoder(blob_reader(conn, cache={}), unpickle=True)
+            # Never unpickled: the file may have been replaced since the run (a result can be kept and moved).
+            dec = Decoder(blob_reader(conn, cache={}), unpickle=False)
             marks = ",".join("?" * len(seqs))
             rows = conn.execute(f"SELECT seq, {PROPOSAL_COLUMNS} FROM proposals WHERE seq IN ({marks})",
                                 tuple(seqs)).fetchall()

@@ -217,14 +217,18 @@ class SQLiteStore:
     def flush(self, *, raise_errors: bool = True) -> None:
         """Commit every queued record now (the background commit does this within ``DEFER_S``)."""
         with self._lock:
-            with self._queue_lock:
-                batch, self._queue = self._queue, []
-            if batch and self._conn is not None:
-                self._commit(batch)
-                self._commits += 1
-                self._keep_deferred_error(batch)
+            self._commit_queued()
         if raise_errors:
             self._raise_deferred_error()
+
+    def _commit_queued(self) -> None:
+        """Commit what is queued (the caller holds the connection lock); a failure is kept for the next call."""
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        if batch and self._conn is not None:
+            self._commit(batch)
+            self._commits += 1
+            self._keep_deferred_error(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -450,11 +454,7 @@ class SQLiteStore:
     def recall(self, candidate_id: int) -> tuple[CandidateRecord, list[EvaluationRecord]] | None:
         """A candidate and its evaluations as stored (queued evaluations are committed first)."""
         with self._lock:
-            with self._queue_lock:
-                batch, self._queue = self._queue, []
-            if batch:
-                self._commit(batch)
-                self._keep_deferred_error(batch)
+            self._commit_queued()
             conn = self._db()
             dec = Decoder(blob_reader(conn), unpickle=True)  # this session's own records, as a resume reads them
             try:
@@ -475,8 +475,8 @@ class SQLiteStore:
 
         What could not be stored (a full disk, already reported to the run) is not among them.
         """
-        self.flush(raise_errors=False)
         with self._lock:
+            self._commit_queued()
             try:
                 last = self._db().execute("SELECT coalesce(max(seq), 0) FROM proposals").fetchone()[0]
             except sqlite3.Error as exc:
