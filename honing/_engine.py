@@ -364,11 +364,10 @@ class Engine:
             return _Outcome(record)
         record = proposer.judge(draft)
         self.store.add_proposal(record)
-        if record.accepted and record.child_id is not None:
+        if record.accepted and record.child_id is not None:  # a winner: it may become a parent
             self.board.mark_discovered(record.child_id)
-        if record.kind == "reflection" and record.child_id is not None:
-            self._planner.note_child(record.child_id, record.components)
-        if record.accepted and record.child_id is not None:
+            if record.kind == "reflection":
+                self._planner.note_child(record.child_id, record.components)
             if self._races is not None:  # raced in the background; the next proposal may build on it meanwhile
                 self._planner.offer(record.child_id, record.minibatch_keys)
                 race = self._races.submit(self._race, record.child_id, record.id)

@@ -42,7 +42,7 @@ class ReplayState:
     reflections_by_parent: Counter[int] = field(default_factory=Counter)
     #: reflection proposals so far (the minibatch stream's position)
     reflections: int = 0
-    #: each child of a reflection, with the components its proposal edited (where its round robin starts)
+    #: each child that won its minibatch, with the components its proposal edited (where its round robin starts)
     child_edits: dict[int, tuple[str, ...]] = field(default_factory=dict)
     #: children that won a minibatch and were raced (a later proposal of the same text is a duplicate)
     judged: set[int] = field(default_factory=set)
@@ -108,7 +108,7 @@ class Replayer:
             self.state.reflections += 1
             if record.parent_ids:
                 self.state.reflections_by_parent[record.parent_ids[0]] += 1
-            if record.child_id is not None:
+            if record.child_id is not None and record.accepted:
                 self.state.child_edits.setdefault(record.child_id, tuple(record.components))
         if record.accepted and record.child_id is not None:
             self.state.judged.add(record.child_id)

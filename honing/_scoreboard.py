@@ -50,6 +50,31 @@ class _Stats:
         return self.weighted / self.weight if self.weight else None
 
 
+class _IdFlags:
+    """A set of candidate ids as one bit each: ids are dense, and a long run retires nearly all of them."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+
+    def add(self, cid: int) -> None:
+        if cid < 0:
+            raise ValueError(f"candidate ids are not negative, got {cid}")
+        byte = cid >> 3
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits)))
+        self._bits[byte] |= 1 << (cid & 7)
+
+    def discard(self, cid: int) -> None:
+        if cid in self:
+            self._bits[cid >> 3] &= ~(1 << (cid & 7)) & 0xFF
+
+    def __contains__(self, cid: object) -> bool:
+        return (isinstance(cid, int) and 0 <= cid >> 3 < len(self._bits)
+                and bool(self._bits[cid >> 3] >> (cid & 7) & 1))
+
+
 class ScoreBoard:
     def __init__(self, val_keys: Sequence[str], frontier_type: str,
                  weights: Mapping[str, int] | None = None, *, keep_top: bool = True) -> None:
@@ -63,8 +88,8 @@ class ScoreBoard:
         self._cartesian = frontier_type == "cartesian"
         self._lock = threading.RLock()
         self._candidates: dict[int, CandidateRecord] = {}
-        self._by_hash: dict[str, int] = {}
-        self._retired: set[int] = set()  # lost for good or for now; their records are in the store (``retire``)
+        self._by_hash: dict[int, int] = {}  # the content hash's 128 bits (an int is half the size of its hex string)
+        self._retired = _IdFlags()  # lost for good or for now; their records are in the store (``retire``)
         self._recorded = 0  # evaluations recorded so far, in this board's order
         self._discovered: dict[int, int] = {}  # candidate -> evaluations recorded when it won its minibatch
         self._next_id = 0
@@ -91,7 +116,7 @@ class ScoreBoard:
         with self._lock:
             self._retired.discard(record.id)
             self._candidates[record.id] = record
-            self._by_hash.setdefault(record.content_hash, record.id)
+            self._by_hash.setdefault(int(record.content_hash, 16), record.id)
             self._evals.setdefault(record.id, {})
             self._next_id = max(self._next_id, record.id + 1)
 
@@ -101,7 +126,7 @@ class ScoreBoard:
 
     def find(self, components: Mapping[str, str]) -> int | None:
         """The id of an existing candidate with exactly these components, if any (retired ones included)."""
-        digest = candidate_hash(dict(components))
+        digest = int(candidate_hash(dict(components)), 16)
         with self._lock:
             return self._by_hash.get(digest)
 

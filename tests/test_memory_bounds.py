@@ -181,6 +181,7 @@ def test_the_board_forgets_a_retired_child_and_takes_it_back_whole():
     assert not board.retire(0)  # a pool member is never retired
     assert board.retire(1) and board.is_retired(1) and board.candidate_count == 1
     assert board.find({"candidate": "x"}) == 1 and board.evaluation(1, "v1") is None
+    assert not any(board.is_retired(c) for c in (-1, 0, 2, 9, 10**6))
     late = EvaluationRecord(candidate_id=1, example_key="t1", split="train", score=0.9)
     assert board.add_evaluation(late) is False and board.evaluation(1, "t1") is None  # the store has it
 
