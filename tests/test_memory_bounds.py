@@ -9,7 +9,9 @@ evaluations come back, so no (candidate, example) pair is ever scored twice.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import pickle
 import shutil
 import threading
@@ -119,6 +121,26 @@ def test_result_proposals_are_read_from_the_run_store(tmp_path):
     fresh = pickle.loads(pickle.dumps(result)).proposals
     with pytest.raises(StoreError, match="gone"):
         fresh[0]
+
+
+def test_a_damaged_stored_prompt_is_reported_as_damage_not_a_decoding_crash(tmp_path):
+    import sqlite3
+
+    from honing.store import StoreDamagedError
+
+    run_dir = tmp_path / "run"
+    cfg = config(cycling_lm(["x"]), parallel=False, max_candidate_proposals=2, run_dir=str(run_dir))
+    result = hn.optimize_anything("@", scored_by_example(CountingEvaluator(with_example=True)), dataset=DATASET,
+                                  config=cfg)
+    with sqlite3.connect(run_dir / "honing.db") as conn:
+        (prompt,) = conn.execute("SELECT prompt FROM proposals ORDER BY seq LIMIT 1").fetchone()
+        assert "zjson" in prompt  # a compressed prompt: make its compressed bytes garbage
+        damaged = json.loads(prompt)
+        damaged["v"] = base64.b64encode(b"not zlib at all").decode()
+        conn.execute("UPDATE proposals SET prompt=? WHERE seq=(SELECT min(seq) FROM proposals)",
+                     (json.dumps(damaged),))
+    with pytest.raises(StoreDamagedError, match="cannot be read back"):
+        result.proposals[0]
 
 
 def test_a_store_that_cannot_read_back_keeps_the_proposals_in_memory(board_sizes):

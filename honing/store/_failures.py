@@ -8,9 +8,12 @@ expose the code).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from ._base import (
@@ -88,3 +91,20 @@ def read_only_error(path: Path, doing: str, exc: BaseException) -> StoreReadOnly
 def damaged_error(path: Path, what: str) -> StoreDamagedError:
     return StoreDamagedError(f"the run store {path} is damaged ({what}); nothing was written to it. Salvage what "
                              f"is readable with `sqlite3 {path} .recover | sqlite3 recovered.db`, or {NEW_RUN_DIR}")
+
+
+@contextlib.contextmanager
+def reading_errors(path: Path, doing: str, *, decoding: bool = False) -> Iterator[None]:
+    """Every failure to read ``path`` becomes a ``StoreError`` that names the file and says what to do.
+
+    With ``decoding``, a stored value that cannot be decoded (a missing blob,
+    broken JSON or compression) counts as damage too.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise translate(exc, path, doing) from exc
+    except (KeyError, ValueError, zlib.error) as exc:
+        if not decoding:
+            raise
+        raise damaged_error(path, f"a stored record cannot be read back: {exc}") from exc

@@ -9,6 +9,7 @@ slice decodes only what is asked for (a page at a time), iteration streams.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from array import array
@@ -19,7 +20,7 @@ from typing import Any, overload
 from .._records import ProposalRecord
 from ._base import StoreError
 from ._codec import Decoder
-from ._failures import damaged_error, translate
+from ._failures import reading_errors
 from ._rows import PROPOSAL_COLUMNS, blob_reader, proposal_from_row
 from ._schema import connect
 
@@ -111,31 +112,15 @@ class StoredProposals(Sequence[ProposalRecord]):
             raise StoreError(f"proposal {missing} of this run is no longer in {self.path}; was the run store "
                              "replaced?") from None
 
-    def _reading(self, doing: str) -> _Connection:
-        return _Connection(self.path, doing)
-
-
-class _Connection:
-    """A read-only connection for one read; every failure names the file and what to do."""
-
-    def __init__(self, path: Path, doing: str) -> None:
-        self.path, self.doing = path, doing
-        self.conn: sqlite3.Connection | None = None
-
-    def __enter__(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """A read-only connection for one read; every failure names the file and what to do."""
         if not self.path.exists():
             raise StoreError(f"result.proposals reads this run's proposals from its store {self.path}, which is "
                              "gone (was the run directory removed?); keep the run directory to read them")
-        try:
-            self.conn = connect(self.path, readonly=True)
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path, self.doing) from exc
-        return self.conn
-
-    def __exit__(self, kind: object, error: object, tb: object) -> None:
-        assert self.conn is not None
-        self.conn.close()
-        if isinstance(error, sqlite3.Error):
-            raise translate(error, self.path, self.doing) from error
-        if isinstance(error, (KeyError, ValueError)) and not isinstance(error, StoreError):
-            raise damaged_error(self.path, f"a stored proposal cannot be read back: {error}") from error
+        with reading_errors(self.path, doing, decoding=True):
+            conn = connect(self.path, readonly=True)
+            try:
+                yield conn
+            finally:
+                conn.close()

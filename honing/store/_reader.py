@@ -23,7 +23,6 @@ import os
 import sqlite3
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Any
 from .._records import CandidateRecord, EvaluationRecord, LMUsage, Origin, ProposalKind, ProposalRecord
 from ._base import RunHeader
 from ._codec import Decoder
-from ._failures import damaged_error, translate
+from ._failures import reading_errors
 from ._liveness import STALE_AFTER_S, writer_alive
 from ._rows import (
     CANDIDATE_COLUMNS,
@@ -150,20 +149,9 @@ class RunReader:
     # -- loading -----------------------------------------------------------------
     @contextlib.contextmanager
     def _reading(self, doing: str, *, decoding: bool = False) -> Iterator[None]:
-        """Every failure to read becomes a ``StoreError`` that names the file and says what to do.
-
-        With ``decoding``, a stored value that cannot be decoded (a missing blob,
-        broken JSON or compression) counts as damage too.
-        """
-        with self._lock:
-            try:
-                yield
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path, doing) from exc
-            except (KeyError, ValueError, zlib.error) as exc:
-                if not decoding:
-                    raise
-                raise damaged_error(self.path, f"a stored record cannot be read back: {exc}") from exc
+        """Reads under the reader's lock; failures become ``StoreError``s (``_failures.reading_errors``)."""
+        with self._lock, reading_errors(self.path, doing, decoding=decoding):
+            yield
 
     def refresh(self) -> bool:
         """Read what was written since the last look; returns whether anything changed."""
