@@ -453,13 +453,16 @@ class Engine:
 
     def _bring_back(self, candidate_id: int) -> None:
         """A retired candidate's text was proposed again: reload its records (the caller holds ``_lock``)."""
-        if not self.board.is_retired(candidate_id):
-            return
+        if self.board.is_retired(candidate_id):
+            self.board.recall(*self._stored(candidate_id))
+
+    def _stored(self, candidate_id: int) -> tuple[CandidateRecord, list[EvaluationRecord]]:
+        """A retired candidate's records, from the store that keeps them."""
         found = cast(ReadBackStore, self.store).recall(candidate_id)
         if found is None:
             raise RuntimeError(f"candidate {candidate_id} was retired from memory but its store {self.store!r} "
                                "cannot give it back")
-        self.board.recall(*found)
+        return found
 
     # -- pieces handed to the proposer and the worker pool -----------------------
     def _proposer(self, evaluate: Callable[[int, list[str]], dict[str, EvaluationRecord]]) -> Proposer:
@@ -563,10 +566,7 @@ class Engine:
         with self._lock:
             if not self.board.is_retired(candidate_id):
                 return self.board.candidate(candidate_id)
-        found = cast(ReadBackStore, self.store).recall(candidate_id)
-        if found is None:
-            raise KeyError(f"candidate {candidate_id} is neither in memory nor in the run store")
-        return found[0]
+        return self._stored(candidate_id)[0]
 
     def proposal_history(self) -> Sequence[ProposalRecord]:
         """This session's proposals: read back from the store when it can, else the ones kept in memory."""
