@@ -156,7 +156,7 @@ class Result:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(dataclasses.replace(self, proposals=()))  # the proposals once, read as they are converted
         data["proposals"] = [p.to_dict() for p in self.proposals]
         jsonable: dict[str, Any] = _jsonable(data)
         return jsonable
