@@ -18,7 +18,6 @@ from ._config import Config, ConfigError
 from ._engine import Engine, Mode, Problem
 from ._estimate import announce_estimate
 from ._evaluation import EvaluatorAdapter
-from ._gepa_callbacks import RunLink, adapt_callbacks
 from ._logging import install_default_handler
 from ._records import SINGLE_TASK_KEY, example_key
 from ._result import Result
@@ -99,9 +98,14 @@ def optimize_anything(
     if config.refiner is not None and config.refiner.refiner_lm is not None:
         from .llm._resolve import resolve_lm
         refiner_lm = resolve_lm(config.refiner.refiner_lm)
-    link = RunLink()
-    user_stoppers = cast("tuple[Callable[..., Any], ...]", config.stop_callbacks)  # Config made it a tuple
-    callbacks, stoppers = adapt_callbacks(tuple(config.callbacks or ()), user_stoppers, link)
+    callbacks = tuple(config.callbacks or ())
+    stoppers = cast("tuple[Callable[..., Any], ...]", config.stop_callbacks)  # Config made it a tuple
+    link = None
+    if callbacks or stoppers:  # the GEPA bridge is imported only for runs that have something to bridge
+        from ._gepa_callbacks import RunLink, adapt_callbacks
+
+        link = RunLink()
+        callbacks, stoppers = adapt_callbacks(callbacks, stoppers, link)
     if config.engine.run_dir is not None:  # as in GEPA: creating <run_dir>/gepa.stop stops the run cleanly
         stoppers += (StopFile(os.path.join(config.engine.run_dir, GEPA_STOP_FILE)),)
     run_config = config.replace(callbacks=callbacks, stop_callbacks=stoppers)
@@ -113,7 +117,8 @@ def optimize_anything(
         with _user_logger(config.tracking.logger):
             announce_estimate(problem, config)  # logs the proposal/cost range, warns on a tiny budget
             engine = Engine(problem, run_config, lm, store, refiner_lm=refiner_lm)
-            link.engine = engine
+            if link is not None:
+                link.engine = engine
             return engine.run()
     finally:
         if config.engine.capture_stdio:

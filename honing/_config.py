@@ -14,7 +14,6 @@ is accepted wherever a sub-config is (as when a config is read from JSON).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 import os
 import sys
@@ -83,6 +82,8 @@ def _strict(cls: type[_C]) -> type[_C]:
             raise ConfigError(f"{cls.__name__} takes keyword arguments only, e.g. {cls.__name__}({names[0]}=...)")
         for key in kwargs:
             if key not in names:
+                import difflib  # only for the error message
+
                 close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; valid fields: {', '.join(names)}"
                 raise ConfigError(f"{cls.__name__} has no field {key!r}{hint}")

@@ -24,7 +24,6 @@ import importlib
 import io
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -169,6 +168,8 @@ class Progress:
         try:
             return os.get_terminal_size(self.stream.fileno()).columns
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            import shutil  # COLUMNS or the fallback; most streams answer os.get_terminal_size
+
             return shutil.get_terminal_size((80, 24)).columns
 
     def _open_bar(self) -> Any:

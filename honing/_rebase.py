@@ -14,7 +14,10 @@ hunk conflicts, there is no rebase and the child is judged as written.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from difflib import SequenceMatcher
 
 
 def merge3(base: str, ours: str, theirs: str) -> str | None:
@@ -27,7 +30,7 @@ def merge3(base: str, ours: str, theirs: str) -> str | None:
     ours_lines = ours.splitlines(keepends=True)
     theirs_lines = theirs.splitlines(keepends=True)
     where = _line_map(base_lines, ours_lines)  # base line index -> ours line index, for unchanged lines
-    hunks = [op for op in SequenceMatcher(None, base_lines, theirs_lines, autojunk=False).get_opcodes()
+    hunks = [op for op in _matcher(base_lines, theirs_lines).get_opcodes()
              if op[0] != "equal"]
     merged = list(ours_lines)
     for _, i1, i2, j1, j2 in reversed(hunks):
@@ -47,7 +50,7 @@ def merge3(base: str, ours: str, theirs: str) -> str | None:
 
 def _line_map(a: list[str], b: list[str]) -> dict[int, int]:
     found: dict[int, int] = {}
-    for tag, i1, i2, j1, _ in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, _ in _matcher(a, b).get_opcodes():
         if tag == "equal":
             for k in range(i2 - i1):
                 found[i1 + k] = j1 + k
@@ -68,3 +71,10 @@ def rebase(parent: Mapping[str, str], newer: Mapping[str, str], child: Mapping[s
             return None
         out[name] = merged
     return out
+
+
+def _matcher(a: list[str], b: list[str]) -> SequenceMatcher[str]:
+    """difflib's matcher, imported on the first rebase (most runs never rebase)."""
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a, b, autojunk=False)

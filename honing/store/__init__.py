@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,7 +78,7 @@ def default_run_dir(base: str | os.PathLike[str] | None = None) -> str:
     """
     root = Path(base if base is not None else os.getcwd()) / DEFAULT_RUNS_DIR
     while True:
-        candidate = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        candidate = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
         if not candidate.exists():
             return str(candidate)
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -338,7 +337,7 @@ class SQLiteStore:
         conn.execute("INSERT OR IGNORE INTO honing_meta (key, value) VALUES ('created_at', ?)", (repr(now),))
         _insert_blobs(conn, ((digest, (kind, payload)) for digest, kind, payload in blobs))
         cursor = conn.execute("INSERT INTO sessions (opened_at, pid, host, data, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
-                              (now, os.getpid(), socket.gethostname(), session_text, now))
+                              (now, os.getpid(), _host_name(), session_text, now))
         self._session = cursor.lastrowid
 
     def _load(self, conn: sqlite3.Connection, header: RunHeader) -> StoredRun:
@@ -371,7 +370,7 @@ class SQLiteStore:
         would still hold its lock for it), but one on another host may be, where
         the filesystem's locks do not reach across machines.
         """
-        host = socket.gethostname()
+        host = _host_name()
         fresh_since = time.time() - STALE_AFTER_S
         for pid, other, beat in conn.execute(
                 "SELECT pid, host, heartbeat_at FROM sessions WHERE closed_at IS NULL AND heartbeat_at > ?",
@@ -532,3 +531,8 @@ class _Pending:
         self.what = what
         self.done = False
         self.error: BaseException | None = None
+
+
+def _host_name() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it on POSIX (without importing ``socket``)."""
+    return os.uname().nodename
