@@ -24,21 +24,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workloads  # noqa: E402
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak resident memory (VmHWM).
+def rss_mb(field: str) -> float:
+    """This process's resident memory now (``VmRSS:``) or at its peak (``VmHWM:``), in MB.
 
-    Not ``ru_maxrss``: Linux carries that over an exec from the process that spawned this one, so every
-    run would report at least ``bench/scaling.py``'s own size (GEPA's 10,000-proposal run showed 39 MB,
-    the parent's size after holding GEPA's log output, against its own 34.5 MB).
+    Not ``ru_maxrss`` for the peak: Linux carries that over an exec from the process that spawned this
+    one, so every run would report at least ``bench/scaling.py``'s own size (GEPA's 10,000-proposal run
+    showed 39 MB, the parent's size after holding GEPA's log output, against its own 34.5 MB).
     """
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                if line.startswith(field):
+                    return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,12 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         return reply(prompt)
 
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="honing-scaling-")
+    interpreter_mb = rss_mb("VmRSS:")
     started = time.perf_counter()
     if args.system == "honing":
         import logging
 
         import honing as hn
 
+        imported = time.perf_counter()
         logging.getLogger("honing").setLevel(logging.ERROR)
         config = hn.Config(engine=hn.EngineConfig(max_candidate_proposals=args.proposals, max_workers=args.workers,
                                                   seed=args.seed, run_dir=run_dir, progress=False),
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from gepa.optimize_anything import EngineConfig, GEPAConfig, ReflectionConfig, optimize_anything
 
+        imported = time.perf_counter()
         config = GEPAConfig(engine=EngineConfig(max_candidate_proposals=args.proposals, parallel=True,
                                                 max_workers=args.workers, seed=args.seed),
                             reflection=ReflectionConfig(reflection_lm=lm))
@@ -106,11 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "system": args.system, "examples": args.examples, "proposals_asked": args.proposals, "proposals": proposals,
         "lm_calls": len(lm_times), "evaluator_calls": calls[0], "wall_clock_s": round(wall, 4),
+        "import_s": round(imported - started, 4), "interpreter_mb": interpreter_mb,
         "ms_per_evaluation": round(1000 * wall / max(1, calls[0]), 4),
         "ms_per_proposal": round(1000 * wall / max(1, len(lm_times)), 4),
         "ms_per_proposal_first_10pct": round(1000 * sum(gaps[:tenth]) / tenth, 4) if gaps else None,
         "ms_per_proposal_last_10pct": round(1000 * sum(gaps[-tenth:]) / tenth, 4) if gaps else None,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": rss_mb("VmHWM:"),
         "store_mb": round(os.path.getsize(db) / 2**20, 2) if args.system == "honing" and os.path.exists(db) else None,
         "best_score": best, "run_dir": run_dir if args.system == "honing" else None,
     }

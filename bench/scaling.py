@@ -13,7 +13,10 @@ a run_dir, so nothing of it is written to disk). Both imports are inside the tim
 imported from the bytecode pip compiled when it was installed; honing's (and this directory's) sources
 are compiled once before the sweeps for the same footing: with ``PYTHONDONTWRITEBYTECODE`` set, as on
 the team machine, every honing run would otherwise compile its modules from source (0.1-0.2 s of a
-small run). Peak RSS is each run's own (VmHWM). ``--plot`` writes a log-log PNG. The viewers on a
+small run). Peak RSS is each run's own (VmHWM). Each system runs on an interpreter of its own kind: GEPA in its
+venv, honing in a plain venv with its dependencies (``.bench-venv/honing``, made on first use), so
+neither pays for, or profits from, modules the other's start-up loaded. Sizes whose runs take under 5 s
+are run ``--repeat`` times, interleaved, and the median reported. ``--plot`` writes a log-log PNG. The viewers on a
 large stored run are timed by ``bench/store.py --large``.
 
     python bench/scaling.py                                  # both sweeps (about 10 minutes)
@@ -36,10 +39,31 @@ sys.path.insert(0, str(HERE))
 import _benchmarks_md as benchmarks_md  # noqa: E402
 
 GEPA_PYTHON = HERE.parent / ".bench-venv" / "gepa" / "bin" / "python"
+HONING_VENV = HERE.parent / ".bench-venv" / "honing"
+
+
+def honing_python() -> Path:
+    """An interpreter like GEPA's: a plain venv with honing's own dependencies, made on first use.
+
+    Not this interpreter: its start-up may load modules a user's would not (this team machine's ``site``
+    runs a ``.pth`` file that imports certifi, 72 modules and 5 MB before any code runs), which would skew
+    both the import time and the peak memory compared with GEPA's clean venv. honing itself is imported
+    from this checkout (``PYTHONPATH``), as GEPA is from its venv.
+    """
+    python = HONING_VENV / "bin" / "python"
+    if not python.exists():
+        import tomllib
+
+        requires = tomllib.loads((HERE.parent / "pyproject.toml").read_text())["project"]["dependencies"]
+        print(f"creating {HONING_VENV} with {', '.join(requires)}", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(HONING_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requires],
+                       check=True)
+    return python
 
 
 def run(system: str, examples: int, proposals: int, timeout: float) -> dict:
-    python = str(GEPA_PYTHON) if system == "gepa" else sys.executable
+    python = str(GEPA_PYTHON) if system == "gepa" else str(honing_python())
     command = [python, str(HERE / "_scaling_worker.py"), "--system", system, "--examples", str(examples),
                "--proposals", str(proposals)]
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
@@ -68,16 +92,39 @@ def compile_sources() -> None:
 
 
 def sweep(sizes: list[tuple[int, int]], args: argparse.Namespace) -> list[dict]:
+    """Each size once per system, in alternating order; a size whose runs were short is run ``--repeat`` times.
+
+    A run of a fraction of a second moves by tens of percent between identical runs on a shared machine,
+    so those sizes are repeated (interleaved) and the run with the median wall-clock is reported.
+    """
     records = []
     for i, (examples, proposals) in enumerate(sizes):
-        systems = ["honing", "gepa"] if i % 2 == 0 else ["gepa", "honing"]
+        systems = [s for s in (["honing", "gepa"] if i % 2 == 0 else ["gepa", "honing"])
+                   if not (s == "gepa" and args.skip_gepa)]
+        runs: dict[str, list[dict]] = {system: [] for system in systems}
+        for _ in range(args.repeat):
+            for system in systems:
+                record = run(system, examples, proposals, args.timeout)
+                runs[system].append(record)
+                print(_line(record), flush=True)
+            if any("timed_out" in r or r["wall_clock_s"] > SHORT_RUN_S for rs in runs.values() for r in rs):
+                break
         for system in systems:
-            if system == "gepa" and args.skip_gepa:
-                continue
-            record = run(system, examples, proposals, args.timeout)
-            records.append(record)
-            print(_line(record), flush=True)
+            records.append(_median_run(runs[system]))
     return records
+
+
+SHORT_RUN_S = 5.0
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall-clock, with how many runs there were and their range."""
+    done = sorted((r for r in runs if "timed_out" not in r), key=lambda r: r["wall_clock_s"])
+    if not done:
+        return runs[0]
+    median = dict(done[(len(done) - 1) // 2], runs=len(done))
+    median["wall_clock_range_s"] = [done[0]["wall_clock_s"], done[-1]["wall_clock_s"]]
+    return median
 
 
 def _line(r: dict) -> str:
@@ -91,15 +138,19 @@ def _line(r: dict) -> str:
 
 
 def table(records: list[dict], key: str) -> str:
-    rows = ["| system | examples | proposals | wall-clock (s) | evaluations | ms / evaluation | ms / proposal "
-            "| ms / proposal, first 10% → last 10% | peak RSS (MB) | store (MB) | load |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| system | examples | proposals | wall-clock (s) | of it, import (s) | evaluations | ms / evaluation "
+            "| ms / proposal | ms / proposal, first 10% → last 10% | peak RSS (MB) | store (MB) | load |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(records, key=lambda r: (r[key] if key in r else 0, r["system"])):
         if "timed_out" in r:
             rows.append(f"| {r['system']} | {r['examples']} | {r['proposals_asked']} | > {r['timed_out']:g} "
-                        f"(did not finish) | | | | | | | {r['load_before']} |")
+                        f"(did not finish) | | | | | | | | {r['load_before']} |")
             continue
-        rows.append(f"| {r['system']} | {r['examples']} | {r['lm_calls']} | {r['wall_clock_s']:.2f} | "
+        wall = f"{r['wall_clock_s']:.2f}"
+        if r.get("runs", 1) > 1:
+            low, high = r["wall_clock_range_s"]
+            wall += f" (median of {r['runs']}: {low:.2f}-{high:.2f})"
+        rows.append(f"| {r['system']} | {r['examples']} | {r['lm_calls']} | {wall} | {r.get('import_s', '-')} | "
                     f"{r['evaluator_calls']} | {r['ms_per_evaluation']:.4f} | {r['ms_per_proposal']:.3f} | "
                     f"{r['ms_per_proposal_first_10pct']} → {r['ms_per_proposal_last_10pct']} | {r['peak_rss_mb']} | "
                     f"{r['store_mb'] if r['store_mb'] is not None else '-'} | {r['load_before']} |")
@@ -142,6 +193,8 @@ def main() -> int:
     parser.add_argument("--proposals", default="100,1000,10000")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--skip-gepa", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help=f"runs per system for a size whose runs take under {SHORT_RUN_S:g} s (median reported)")
     parser.add_argument("--plot", type=Path, help="write the log-log PNG here")
     benchmarks_md.add_record_options(parser, "scaling", "Scaling")
     args = parser.parse_args()
