@@ -224,8 +224,9 @@ def report(by_examples: list[dict], by_proposals: list[dict], started: str, args
     if args.write:
         section = (f"`python bench/scaling.py --write` started {started}, {os.cpu_count()} cores; an "
                    "instant scripted LM and an instant evaluator, so only each engine's own bookkeeping is timed "
-                   "(honing writes its SQLite store, GEPA runs without a run dir). The load average before each run "
-                   "is in the last column.\n\n" + tables + "\n")
+                   "(honing writes its SQLite store, GEPA runs without a run dir). Each system runs on a plain venv of "
+                   "its own; sizes whose runs take under 5 s are run several times, interleaved, and the median run "
+                   "is shown. The load average before each run is in the last column.\n\n" + tables + "\n")
         if args.plot:
             section += f"\n![scaling]({args.plot.resolve().relative_to(HERE.parent)})\n"
         benchmarks_md.write_section("Scaling", section)
