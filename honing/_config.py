@@ -204,11 +204,15 @@ class EngineConfig(_Config):
         from .executors._base import EXECUTORS
 
         for name in ("max_metric_calls", "max_candidate_proposals", "max_workers", "max_proposals_in_flight",
-                     "max_proposals_without_improvement", "best_example_evals_k"):
+                     "max_proposals_without_improvement"):
             value = getattr(self, name)
             if value is not None:
                 _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
                        f"EngineConfig.{name} must be a positive integer or None, got {value!r}")
+        k = self.best_example_evals_k  # no "None": an unbounded opt_state would copy every evaluation per call
+        _check(isinstance(k, int) and not isinstance(k, bool) and k > 0,
+               f"EngineConfig.best_example_evals_k must be a positive integer (how many of an example's best "
+               f"evaluations opt_state holds), got {k!r}")
         _check(isinstance(self.stop_grace_s, (int, float)) and not isinstance(self.stop_grace_s, bool)
                and self.stop_grace_s >= 0,
                f"EngineConfig.stop_grace_s must be a number >= 0, got {self.stop_grace_s!r}")

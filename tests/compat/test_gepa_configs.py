@@ -112,6 +112,12 @@ def test_best_example_evals_k_must_be_positive():
         hn.EngineConfig(best_example_evals_k=0)
 
 
+def test_best_example_evals_k_refuses_none():
+    """None was accepted here and then crashed the engine (``None > 0``) when the run started."""
+    with pytest.raises(hn.ConfigError, match="best_example_evals_k must be a positive integer .*got None"):
+        hn.EngineConfig(best_example_evals_k=None)
+
+
 # -- prompt templates ------------------------------------------------------------------------
 
 GEPA_TEMPLATE = 'Improve this {"json": "braces stay"}:\n<curr_param>\nFeedback:\n<side_info>\nAnswer in ``` blocks.'
