@@ -190,12 +190,9 @@ class Engine:
             stored = self.store.open(self.problem.header(), {"config": self.config.to_dict(), "started_at": time.time(),
                                                              "val_weights": duplicated},
                                      takeover=eng.takeover, evaluator_changed_ok=eng.evaluator_changed_ok)
-            replayed = replay(self.board, stored)
+            # children the stored run judged and that lost their minibatch stay on disk (a read-back store)
+            replayed = replay(self.board, stored, retire_losers=self._reads_back)
             self._resume(replayed)
-            if self._reads_back:  # children the stored run judged and that lost their minibatch stay on disk
-                for candidate in stored.candidates:
-                    if candidate.origin != "refined" and candidate.id not in replayed.judged:
-                        self.board.retire(candidate.id)
             del stored
             self.callbacks.emit("on_start", self.status())
             self._ensure_seed()
@@ -244,6 +241,8 @@ class Engine:
         self.pool.restore_attempts(replayed.unfinished)
         self._restart_interrupted = replayed.interrupted
         self._next_proposal_id = replayed.next_proposal_id
+        with self._tally:  # the run's counts go on (MaxProposals and the status count the whole run)
+            self._counts.update(proposals=replayed.proposals, accepted=replayed.accepted, admitted=replayed.admitted)
         self._planner = Planner(board=self.board, config=self.config, train_keys=list(self.problem.train),
                                 minibatch_size=self.minibatch_size, replayed=replayed, racing=self.race.is_racing)
 

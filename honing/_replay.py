@@ -16,14 +16,17 @@ Records may arrive in any order (a viewer reads tables in turn).
 from __future__ import annotations
 
 import bisect
+import dataclasses
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, Origin, ProposalRecord
+from ._records import AdmissionRecord, CandidateRecord, EvaluationRecord, LMUsage, Origin, ProposalRecord
 from ._scoreboard import ScoreBoard
 from .store import StoredRun
 
 SEED_ORIGINS = ("seed", "generated")
+_NO_USAGE = LMUsage()
 
 
 @dataclass
@@ -38,6 +41,11 @@ class ReplayState:
     unfinished: Counter[tuple[int, str]] = field(default_factory=Counter)
     #: the next free proposal id
     next_proposal_id: int = 0
+    #: the stored run's proposals, those whose child won its minibatch, and children that entered the pool
+    #: (a resumed run goes on counting: ``max_candidate_proposals`` is the whole run's, like the budget)
+    proposals: int = 0
+    accepted: int = 0
+    admitted: int = 0
     #: reflection proposals so far, by parent (for round-robin component selection)
     reflections_by_parent: Counter[int] = field(default_factory=Counter)
     #: reflection proposals so far (the minibatch stream's position)
@@ -104,6 +112,8 @@ class Replayer:
 
     def proposal(self, record: ProposalRecord) -> None:
         self.state.next_proposal_id = max(self.state.next_proposal_id, record.id + 1)
+        self.state.proposals += 1
+        self.state.accepted += record.accepted
         if record.kind == "reflection":
             self.state.reflections += 1
             if record.parent_ids:
@@ -128,46 +138,78 @@ class Replayer:
         self.state.unfinished.update(pairs)
 
     def finish(self) -> ReplayState:
+        self.state.admitted = sum(self._verdicts.values())
         self.state.racing = [c for c in self._won if c not in self._verdicts and not self.board.in_pool(c)]
         return self.state
 
 
-def replay(board: ScoreBoard, stored: StoredRun) -> ReplayState:
-    """Feed a whole stored run into ``board``; returns what the engine needs to carry on."""
+def replay(board: ScoreBoard, stored: StoredRun, *, retire_losers: bool = False) -> ReplayState:
+    """Feed a whole stored run into ``board``; returns what the engine needs to carry on.
+
+    Each kind of record is gone through once (a store may decode them on
+    access), proposals first, without their prompts and replies: then a child
+    that lost its minibatch is known as such when its candidate is read, and
+    with ``retire_losers`` (the store can bring it back) it is retired at
+    once, so a resume holds what the live run held, not the whole history.
+    """
     replayer = Replayer(board, legacy=stored.admissions is None)
+    accounted = _Accounted(set(board.val_keys))
+    names: dict[str, str] = {}
+    proposals = []
+    for record in stored.proposals:
+        accounted.add(record)
+        proposals.append(dataclasses.replace(  # what replaying it needs; 20,000 in full took 20 MB
+            record, components=tuple(names.setdefault(n, n) for n in record.components), prompt=None, reply=None,
+            reason="", minibatch_keys=(), usage=_NO_USAGE, error=None))
+    judged = {p.child_id for p in proposals if p.accepted and p.child_id is not None}
     for candidate in stored.candidates:
         replayer.candidate(candidate)
+        if candidate.origin in SEED_ORIGINS:
+            accounted.open_ended.add(candidate.id)
+        if retire_losers and candidate.origin != "refined" and candidate.id not in judged:
+            board.retire(candidate.id)  # lost its minibatch, or its proposal died with the run (pool members stay)
+    times = array("d")
+    unaccounted = 0
     for evaluation in stored.evaluations:
         replayer.evaluation(evaluation)
-    for proposal in stored.proposals:
+        times.append(evaluation.created_at)
+        unaccounted += not accounted.covers(evaluation.candidate_id, evaluation.example_key)
+    ordered = sorted(times)
+    for proposal in proposals:
         replayer.proposal(proposal)
+        if proposal.accepted and proposal.child_id is not None:  # date its discovery, as the live run did
+            board.mark_discovered(proposal.child_id, bisect.bisect_right(ordered, proposal.created_at))
     for admission in stored.admissions or ():
         replayer.admission(admission)
-    replayer.started(list(stored.started))
-    times = sorted(e.created_at for e in stored.evaluations)
-    for proposal in stored.proposals:  # date each minibatch winner's discovery, as the live run did
-        if proposal.accepted and proposal.child_id is not None:
-            board.mark_discovered(proposal.child_id, bisect.bisect_right(times, proposal.created_at))
+    started = list(stored.started)
+    replayer.started(started)
+    unaccounted += sum(not accounted.covers(cid, key) for cid, key in started)
     state = replayer.finish()
-    state.interrupted = _unaccounted(stored, set(board.val_keys)) > 0
+    state.interrupted = unaccounted > 0
     return state
 
 
-def _unaccounted(stored: StoredRun, val_keys: set[str]) -> int:
-    """Evaluations (finished or cut short) that no record accounts for: a proposal's that died with the run.
+class _Accounted:
+    """Which spent evaluations the stored records account for; the rest were a proposal's that died with the run.
 
     Seeds' and raced children's validation evaluations, and the minibatch
     pairs (parents and child) of every recorded proposal, are accounted for;
     what is left was spent by a proposal that has no record yet.
     """
-    open_ended = {c.id for c in stored.candidates if c.origin in SEED_ORIGINS}
-    pairs: set[tuple[int, str]] = set()
-    for proposal in stored.proposals:
+
+    def __init__(self, val_keys: set[str]) -> None:
+        self.val_keys = val_keys
+        self.open_ended: set[int] = set()  # any validation example of these is accounted for (seeds are added)
+        self.pairs: set[tuple[int, str]] = set()
+        self._keys: dict[str, str] = {}  # one string per example key, not one per pair
+
+    def add(self, proposal: ProposalRecord) -> None:
         if proposal.accepted and proposal.child_id is not None:
-            open_ended.add(proposal.child_id)  # raced: any validation example
+            self.open_ended.add(proposal.child_id)  # raced: any validation example
+        keys = [self._keys.setdefault(key, key) for key in proposal.minibatch_keys]
         for cid in (*proposal.parent_ids, proposal.child_id):
             if cid is not None:
-                pairs.update((cid, key) for key in proposal.minibatch_keys)
-    spent = [(e.candidate_id, e.example_key) for e in stored.evaluations] + list(stored.started)
-    return sum(1 for cid, key in spent
-               if not (cid in open_ended and key in val_keys) and (cid, key) not in pairs)
+                self.pairs.update((cid, key) for key in keys)
+
+    def covers(self, candidate_id: int, key: str) -> bool:
+        return (candidate_id in self.open_ended and key in self.val_keys) or (candidate_id, key) in self.pairs

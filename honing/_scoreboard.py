@@ -189,21 +189,17 @@ class ScoreBoard:
         """
         cid, key = record.candidate_id, record.example_key
         with self._lock:
-            if cid in self._retired:
+            if cid in self._retired:  # finished after its candidate was retired (or replayed after): the store has it
                 self._recorded += 1
-                return False  # finished after its candidate was retired: the store has it
+                self._rank(record)
+                return False
             evals = self._evals.setdefault(cid, {})
             if key in evals:
                 return False  # a (candidate, example) pair is scored once; the first record stands
             evals[key] = record
             if not recalled:  # a recalled one was counted, and ranked among the best, when first recorded
                 self._recorded += 1
-            if self._top is not None and not recalled:
-                top = self._top.setdefault(key, [])
-                entry = (_rank(record), record)
-                if len(top) < TOP_KEPT or entry[0] < top[-1][0]:
-                    bisect.insort(top, entry, key=lambda item: item[0])
-                    del top[TOP_KEPT:]
+                self._rank(record)
             weight = self._weights.get(key)
             if weight is None:
                 return False  # a training example: it never counts towards validation views
@@ -225,6 +221,16 @@ class ScoreBoard:
             if stats.count == len(self.val_keys):
                 self._consider_best(cid)
             return changed
+
+    def _rank(self, record: EvaluationRecord) -> None:
+        """Keep ``record`` among its example's best evaluations (for ``opt_state``) if it is one of them."""
+        if self._top is None:
+            return
+        top = self._top.setdefault(record.example_key, [])
+        entry = (_rank(record), record)
+        if len(top) < TOP_KEPT or entry[0] < top[-1][0]:
+            bisect.insort(top, entry, key=lambda item: item[0])
+            del top[TOP_KEPT:]
 
     def evaluation(self, candidate_id: int, key: str) -> EvaluationRecord | None:
         with self._lock:

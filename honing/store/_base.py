@@ -100,9 +100,11 @@ class StoredRun:
     """What ``Store.open`` returns: the run's log so far, in write order."""
 
     header: RunHeader | None = None
-    candidates: list[CandidateRecord] = field(default_factory=list)
-    evaluations: list[EvaluationRecord] = field(default_factory=list)
-    proposals: list[ProposalRecord] = field(default_factory=list)
+    #: a store may read these three on access (a long run's would not fit in memory at once): go through
+    #: them in order, and keep only what is needed
+    candidates: Sequence[CandidateRecord] = field(default_factory=list)
+    evaluations: Sequence[EvaluationRecord] = field(default_factory=list)
+    proposals: Sequence[ProposalRecord] = field(default_factory=list)
     #: every start of an evaluation that has no result, once per attempt (a pair repeats when it was cut
     #: short in several sessions)
     started: list[tuple[int, str]] = field(default_factory=list)

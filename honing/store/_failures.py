@@ -104,7 +104,7 @@ def reading_errors(path: Path, doing: str, *, decoding: bool = False) -> Iterato
         yield
     except sqlite3.Error as exc:
         raise translate(exc, path, doing) from exc
-    except (KeyError, ValueError, zlib.error) as exc:
+    except (KeyError, ValueError, TypeError, zlib.error) as exc:
         if not decoding:
             raise
         raise damaged_error(path, f"a stored record cannot be read back: {exc}") from exc

@@ -15,7 +15,10 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._run = StoredRun()
+        self._run = StoredRun()  # header, sessions, starts and admissions; the records are in the lists below
+        self._candidate_log: list[CandidateRecord] = []
+        self._evaluation_log: list[EvaluationRecord] = []
+        self._proposals: list[ProposalRecord] = []
         self._session_start = 0  # proposals written before this session
         self._candidates: dict[int, CandidateRecord] = {}
         self._evaluations: dict[int, list[EvaluationRecord]] = {}
@@ -29,24 +32,24 @@ class MemoryStore:
                              evaluator_changed_ok=evaluator_changed_ok)
             self._run.header = header
             self._run.sessions.append(dict(session))
-            self._session_start = len(self._run.proposals)
+            self._session_start = len(self._proposals)
             return StoredRun(
                 header=header,
-                candidates=list(self._run.candidates),
-                evaluations=list(self._run.evaluations),
-                proposals=list(self._run.proposals),
+                candidates=list(self._candidate_log),
+                evaluations=list(self._evaluation_log),
+                proposals=list(self._proposals),
                 started=list(self._pending()),
                 sessions=list(self._run.sessions),
                 admissions=list(self._run.admissions or []),
             )
 
     def _pending(self) -> list[tuple[int, str]]:
-        done = {(e.candidate_id, e.example_key) for e in self._run.evaluations}
+        done = {(e.candidate_id, e.example_key) for e in self._evaluation_log}
         return [s for s in self._run.started if s not in done]
 
     def add_candidate(self, record: CandidateRecord) -> None:
         with self._lock:
-            self._run.candidates.append(record)
+            self._candidate_log.append(record)
             self._candidates[record.id] = record
 
     def start_evaluations(self, pairs: Sequence[tuple[int, str]]) -> None:
@@ -55,12 +58,12 @@ class MemoryStore:
 
     def add_evaluation(self, record: EvaluationRecord) -> None:
         with self._lock:
-            self._run.evaluations.append(record)
+            self._evaluation_log.append(record)
             self._evaluations.setdefault(record.candidate_id, []).append(record)
 
     def add_proposal(self, record: ProposalRecord) -> None:
         with self._lock:
-            self._run.proposals.append(record)
+            self._proposals.append(record)
 
     def add_admission(self, record: AdmissionRecord) -> None:
         with self._lock:
@@ -74,7 +77,7 @@ class MemoryStore:
 
     def proposal_log(self) -> list[ProposalRecord]:
         with self._lock:
-            return self._run.proposals[self._session_start:]
+            return self._proposals[self._session_start:]
 
     def close(self) -> None:
         pass

@@ -211,3 +211,15 @@ def test_a_read_only_mount_is_viewable_and_refused_for_writing(tmp_path):
     assert "dashboard calls 20" in out
     assert out.count("refused: the run store") == 2
     assert report.stat().st_size > 1000
+
+
+def test_a_record_that_cannot_be_decoded_is_found_before_the_resume_writes_anything(tmp_path):
+    """Damage quick_check cannot see (a row's JSON broken) is reported as damage, and the file is left as it was."""
+    run_dir = _stored_run(tmp_path)
+    db = run_dir / "honing.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE evaluations SET side_info = '{broken' WHERE seq = (SELECT max(seq) FROM evaluations)")
+    before = _digest(db)
+    with pytest.raises(StoreDamagedError, match="cannot be read back"):
+        SQLiteStore.for_run_dir(run_dir).open(header(), {})
+    assert _digest(db) == before

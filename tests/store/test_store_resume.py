@@ -49,6 +49,26 @@ def test_a_spent_budget_runs_nothing_more(tmp_path):
     assert result.total_metric_calls <= 6
 
 
+def test_max_candidate_proposals_counts_the_whole_run_like_the_budget(tmp_path):
+    """A resumed run goes on to the run's limit: the same call after a crash finishes it, not starts it over."""
+    seen = []
+
+    def run(limit):
+        config = hn.Config(engine=hn.EngineConfig(max_candidate_proposals=limit, run_dir=str(tmp_path), parallel=False),
+                           reflection=hn.ReflectionConfig(reflection_lm=growing_lm()),
+                           stop_callbacks=[lambda state: seen.append(state.i + 1) or False])
+        return hn.optimize_anything("@", evaluator=CountingEvaluator(), dataset=DATASET, objective="more @",
+                                    config=config)
+
+    assert len(run(3).proposals) == 3
+    assert len(run(3).proposals) == 0  # the limit is reached: nothing more
+    seen.clear()
+    assert len(run(5).proposals) == 2
+    assert seen[0] == 3  # GEPA's state.i counts the stored proposals too
+    with RunReader(tmp_path) as reader:
+        assert len(reader.proposals) == 5
+
+
 def test_resume_with_another_objective_is_refused(tmp_path):
     _run(tmp_path, 3, CountingEvaluator())
     config = hn.Config(engine=hn.EngineConfig(max_metric_calls=6, run_dir=str(tmp_path)),
