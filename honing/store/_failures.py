@@ -88,13 +88,14 @@ def read_only_error(path: Path, doing: str, exc: BaseException) -> StoreReadOnly
                               "resume the run, copy its directory somewhere writable and pass that as run_dir")
 
 
-def damaged_error(path: Path, what: str) -> StoreDamagedError:
-    return StoreDamagedError(f"the run store {path} is damaged ({what}); nothing was written to it. Salvage what "
-                             f"is readable with `sqlite3 {path} .recover | sqlite3 recovered.db`, or {NEW_RUN_DIR}")
+def damaged_error(path: Path, what: str, *, written: str = "nothing was written to it") -> StoreDamagedError:
+    return StoreDamagedError(f"the run store {path} is damaged ({what}); {written}. Salvage what is readable with "
+                             f"`sqlite3 {path} .recover | sqlite3 recovered.db`, or {NEW_RUN_DIR}")
 
 
 @contextlib.contextmanager
-def reading_errors(path: Path, doing: str, *, decoding: bool = False) -> Iterator[None]:
+def reading_errors(path: Path, doing: str, *, decoding: bool = False,
+                   written: str = "nothing was written to it") -> Iterator[None]:
     """Every failure to read ``path`` becomes a ``StoreError`` that names the file and says what to do.
 
     With ``decoding``, a stored value that cannot be decoded (a missing blob,
@@ -107,4 +108,4 @@ def reading_errors(path: Path, doing: str, *, decoding: bool = False) -> Iterato
     except (KeyError, ValueError, TypeError, zlib.error) as exc:
         if not decoding:
             raise
-        raise damaged_error(path, f"a stored record cannot be read back: {exc}") from exc
+        raise damaged_error(path, f"a stored record cannot be read back: {exc}", written=written) from exc

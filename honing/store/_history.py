@@ -53,11 +53,12 @@ class StoredRecords(Sequence[_R], Generic[_R]):
     table = ""
 
     def __init__(self, path: str | Path, after_seq: int, last_seq: int, seqs: Sequence[int] | None = None, *,
-                 unpickle: bool = False) -> None:
+                 unpickle: bool = False, resuming: bool = False) -> None:
         self.path = Path(path)
         self.after_seq = after_seq
         self.last_seq = last_seq
         self.unpickle = unpickle
+        self.resuming = resuming  # read by a resume, whose session is already noted in the file
         self._seqs: array[int] | None = None if seqs is None else array("q", seqs)
         self._page: tuple[int, list[_R]] | None = None  # (first index, records): the last page read
         self._lock = threading.Lock()
@@ -113,7 +114,7 @@ class StoredRecords(Sequence[_R], Generic[_R]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (type(self), str(self.path), self.after_seq, self.last_seq, list(self._positions()),
-                           self.unpickle))
+                           self.unpickle))  # a copy is no longer the resume's
 
     # -- reading -----------------------------------------------------------------------
     def _positions(self) -> array[int]:
@@ -151,7 +152,9 @@ class StoredRecords(Sequence[_R], Generic[_R]):
         if not self.path.exists():
             raise StoreError(f"this run's {self.table} are read from its store {self.path}, which is gone (was "
                              "the run directory removed?); keep the run directory to read them")
-        with reading_errors(self.path, doing, decoding=True):
+        written = ("the resume stopped here: no record was changed or added (only the session that tried is noted)"
+                   if self.resuming else "nothing was written to it")
+        with reading_errors(self.path, doing, decoding=True, written=written):
             conn = connect(self.path, readonly=True)
             try:
                 yield conn

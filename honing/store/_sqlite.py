@@ -36,7 +36,6 @@ small ``-wal`` file instead of tens of megabytes.
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import sqlite3
@@ -352,13 +351,11 @@ class SQLiteStore:
             return int(conn.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0])
 
         self._proposals_before = last("proposals")
-        run.candidates = StoredCandidates(self.path, 0, last("candidates"), unpickle=True)
-        run.evaluations = StoredEvaluations(self.path, 0, last("evaluations"), unpickle=True)
-        run.proposals = StoredProposals(self.path, 0, self._proposals_before)
-        for records in (run.candidates, run.evaluations, run.proposals):
-            # Each record decoded once now, and dropped: damage that quick_check cannot see (a missing blob,
-            # broken JSON) is found before this session writes anything (0.9 s for 80,000 records).
-            collections.deque(records, maxlen=0)
+        # Not checked record by record here (decoding everything twice made a resume 40% slower): a record that
+        # cannot be decoded stops the resume when it is reached, before any record is written.
+        run.candidates = StoredCandidates(self.path, 0, last("candidates"), unpickle=True, resuming=True)
+        run.evaluations = StoredEvaluations(self.path, 0, last("evaluations"), unpickle=True, resuming=True)
+        run.proposals = StoredProposals(self.path, 0, self._proposals_before, resuming=True)
         try:
             run.sessions = [dec.loads(text) for (text,) in conn.execute("SELECT data FROM sessions ORDER BY seq")]
             run.admissions = [admission_from_row(r) for r in

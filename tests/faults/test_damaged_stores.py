@@ -213,13 +213,26 @@ def test_a_read_only_mount_is_viewable_and_refused_for_writing(tmp_path):
     assert report.stat().st_size > 1000
 
 
-def test_a_record_that_cannot_be_decoded_is_found_before_the_resume_writes_anything(tmp_path):
-    """Damage quick_check cannot see (a row's JSON broken) is reported as damage, and the file is left as it was."""
-    run_dir = _stored_run(tmp_path)
+def test_a_record_that_cannot_be_decoded_stops_the_resume_before_any_record_is_written(tmp_path):
+    """Damage quick_check cannot see (one row's JSON broken) is reported as damage when the replay reaches it."""
+    run_dir = tmp_path / "run"
+
+    def config(budget: int) -> hn.Config:
+        return hn.Config(engine=hn.EngineConfig(max_metric_calls=budget, run_dir=str(run_dir)),
+                         reflection=hn.ReflectionConfig(reflection_lm=growing_lm()))
+
+    hn.optimize_anything("@", evaluator=CountingEvaluator(), dataset=["a", "b"], objective="more @", config=config(8))
     db = run_dir / "honing.db"
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE evaluations SET side_info = '{broken' WHERE seq = (SELECT max(seq) FROM evaluations)")
-    before = _digest(db)
-    with pytest.raises(StoreDamagedError, match="cannot be read back"):
-        SQLiteStore.for_run_dir(run_dir).open(header(), {})
-    assert _digest(db) == before
+
+    def records() -> list:
+        with sqlite3.connect(db) as conn:
+            return [conn.execute(f"SELECT * FROM {table} ORDER BY seq").fetchall()
+                    for table in ("candidates", "evaluations", "proposals", "started", "admissions")]
+
+    before = records()
+    evaluator = CountingEvaluator()
+    with pytest.raises(StoreDamagedError, match="cannot be read back.*no record was changed or added"):
+        hn.optimize_anything("@", evaluator=evaluator, dataset=["a", "b"], objective="more @", config=config(40))
+    assert evaluator.calls == [] and records() == before
