@@ -119,7 +119,7 @@ class StoredRecords(Sequence[_R], Generic[_R]):
     # -- reading -----------------------------------------------------------------------
     def _positions(self) -> array[int]:
         if self._seqs is None:
-            with self._reading("listing its proposals") as conn:
+            with self._reading(f"listing its {self.table}") as conn:
                 seqs = array("q", (s for (s,) in conn.execute(
                     f"SELECT seq FROM {self.table} WHERE seq > ? AND seq <= ? ORDER BY seq",
                     (self.after_seq, self.last_seq))))

@@ -18,7 +18,7 @@ class MemoryStore:
         self._run = StoredRun()  # header, sessions, starts and admissions; the records are in the lists below
         self._candidate_log: list[CandidateRecord] = []
         self._evaluation_log: list[EvaluationRecord] = []
-        self._proposals: list[ProposalRecord] = []
+        self._proposal_log: list[ProposalRecord] = []
         self._session_start = 0  # proposals written before this session
         self._candidates: dict[int, CandidateRecord] = {}
         self._evaluations: dict[int, list[EvaluationRecord]] = {}
@@ -32,12 +32,12 @@ class MemoryStore:
                              evaluator_changed_ok=evaluator_changed_ok)
             self._run.header = header
             self._run.sessions.append(dict(session))
-            self._session_start = len(self._proposals)
+            self._session_start = len(self._proposal_log)
             return StoredRun(
                 header=header,
                 candidates=list(self._candidate_log),
                 evaluations=list(self._evaluation_log),
-                proposals=list(self._proposals),
+                proposals=list(self._proposal_log),
                 started=list(self._pending()),
                 sessions=list(self._run.sessions),
                 admissions=list(self._run.admissions or []),
@@ -63,7 +63,7 @@ class MemoryStore:
 
     def add_proposal(self, record: ProposalRecord) -> None:
         with self._lock:
-            self._proposals.append(record)
+            self._proposal_log.append(record)
 
     def add_admission(self, record: AdmissionRecord) -> None:
         with self._lock:
@@ -77,7 +77,7 @@ class MemoryStore:
 
     def proposal_log(self) -> list[ProposalRecord]:
         with self._lock:
-            return self._proposals[self._session_start:]
+            return self._proposal_log[self._session_start:]
 
     def close(self) -> None:
         pass
