@@ -48,7 +48,7 @@ from typing import Any
 from .._records import AdmissionRecord, CandidateRecord, EvaluationRecord, ProposalRecord
 from ._base import RunHeader, StoredRun, StoreError, StoreInUseError, check_resume
 from ._codec import Decoder, Encoder, pack_payload
-from ._failures import damaged_error, translate
+from ._failures import reading_errors, translate
 from ._history import StoredCandidates, StoredEvaluations, StoredProposals
 from ._liveness import HEARTBEAT_S, STALE_AFTER_S, Heartbeat, LockState, WriterLock
 from ._prompts import PromptPacker
@@ -356,12 +356,10 @@ class SQLiteStore:
         run.candidates = StoredCandidates(self.path, 0, last("candidates"), unpickle=True, resuming=True)
         run.evaluations = StoredEvaluations(self.path, 0, last("evaluations"), unpickle=True, resuming=True)
         run.proposals = StoredProposals(self.path, 0, self._proposals_before, resuming=True)
-        try:
+        with reading_errors(self.path, "reading its sessions", decoding=True):  # undecodable: the file is damaged
             run.sessions = [dec.loads(text) for (text,) in conn.execute("SELECT data FROM sessions ORDER BY seq")]
             run.admissions = [admission_from_row(r) for r in
                               conn.execute(f"SELECT {ADMISSION_COLUMNS} FROM admissions ORDER BY seq")]
-        except (KeyError, ValueError, TypeError) as exc:  # a missing blob, unreadable JSON: the file is damaged
-            raise damaged_error(self.path, f"a stored record cannot be read back: {exc}") from exc
         run.started = [(cid, key) for cid, key in conn.execute(
             "SELECT candidate_id, example_key FROM started AS s WHERE NOT EXISTS (SELECT 1 FROM evaluations AS e "
             "WHERE e.candidate_id = s.candidate_id AND e.example_key = s.example_key) ORDER BY seq")]
@@ -461,7 +459,8 @@ class SQLiteStore:
             self._commit_queued()
             conn = self._db()
             dec = Decoder(blob_reader(conn), unpickle=True)  # this session's own records, as a resume reads them
-            try:
+            with reading_errors(self.path, f"reading candidate {candidate_id} back", decoding=True,
+                                written="the records stored before are kept"):
                 row = conn.execute(f"SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE id=? ORDER BY seq DESC LIMIT 1",
                                    (candidate_id,)).fetchone()
                 if row is None:
@@ -469,10 +468,6 @@ class SQLiteStore:
                 evaluations = [evaluation_from_row(r, dec) for r in conn.execute(
                     f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE candidate_id=? ORDER BY seq", (candidate_id,))]
                 return candidate_from_row(row, dec), evaluations
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path, f"reading candidate {candidate_id} back") from exc
-            except (KeyError, ValueError, TypeError) as exc:
-                raise damaged_error(self.path, f"candidate {candidate_id} cannot be read back: {exc}") from exc
 
     def proposal_log(self) -> StoredProposals:
         """This session's proposals so far, read from the file on access (also after ``close``).

@@ -236,3 +236,16 @@ def test_a_record_that_cannot_be_decoded_stops_the_resume_before_any_record_is_w
     with pytest.raises(StoreDamagedError, match="cannot be read back.*no record was changed or added"):
         hn.optimize_anything("@", evaluator=evaluator, dataset=["a", "b"], objective="more @", config=config(40))
     assert evaluator.calls == [] and records() == before
+
+
+def test_recalling_a_damaged_candidate_is_reported_as_damage_not_a_decoding_crash(tmp_path):
+    run_dir = _stored_run(tmp_path, n=3)
+    with sqlite3.connect(run_dir / "honing.db") as conn:
+        conn.execute("UPDATE evaluations SET side_info = '{broken' WHERE seq = 1")
+    store = SQLiteStore.for_run_dir(run_dir)
+    store.open(header(), {})
+    try:
+        with pytest.raises(StoreDamagedError, match="cannot be read back.*records stored before are kept"):
+            store.recall(0)
+    finally:
+        store.close()
