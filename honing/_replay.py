@@ -161,12 +161,15 @@ def replay(board: ScoreBoard, stored: StoredRun, *, retire_losers: bool = False)
         proposals.append(dataclasses.replace(  # what replaying it needs; 20,000 in full took 20 MB
             record, components=tuple(names.setdefault(n, n) for n in record.components), prompt=None, reply=None,
             reason="", minibatch_keys=(), usage=_NO_USAGE, error=None))
-    judged = {p.child_id for p in proposals if p.accepted and p.child_id is not None}
+    # Kept: every minibatch winner, and every child a race admitted even if its proposal record was lost (a
+    # proposal is committed with the next record that waits, an admission at once: a full disk can keep one only).
+    kept = {p.child_id for p in proposals if p.accepted and p.child_id is not None}
+    kept.update(a.candidate_id for a in stored.admissions or () if a.admitted)
     for candidate in stored.candidates:
         replayer.candidate(candidate)
         if candidate.origin in SEED_ORIGINS:
             accounted.open_ended.add(candidate.id)
-        if retire_losers and candidate.origin != "refined" and candidate.id not in judged:
+        if retire_losers and candidate.origin != "refined" and candidate.id not in kept:
             board.retire(candidate.id)  # lost its minibatch, or its proposal died with the run (pool members stay)
     times = array("d")
     unaccounted = 0

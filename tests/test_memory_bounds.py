@@ -240,3 +240,22 @@ def test_a_resume_retires_each_loser_as_it_is_read_not_after_loading_the_whole_r
                                  config=config(losers, parallel=False, max_candidate_proposals=14, run_dir=run_dir))
     assert len(most) >= 13 and max(most) <= 2  # the seed, and the one candidate being read
     assert len(again.proposals) == 2 and max(Counter(evaluator.calls).values()) == 1
+
+
+def test_a_resume_keeps_a_child_its_race_admitted_even_when_its_proposal_record_was_lost():
+    """A full disk can keep the (synchronous) admission and lose the (queued) proposal: the child is in the pool."""
+    from honing._records import AdmissionRecord, CandidateRecord, EvaluationRecord
+    from honing._replay import replay
+    from honing.store import StoredRun
+
+    seed = CandidateRecord(id=0, components={"candidate": "@"})
+    child = CandidateRecord(id=1, components={"candidate": "@@"}, parents=(0,), origin="reflection", proposal_id=0)
+    loser = CandidateRecord(id=2, components={"candidate": "x"}, parents=(0,), origin="reflection", proposal_id=1)
+    evals = [EvaluationRecord(candidate_id=c, example_key=k, split="val", score=s)
+             for c, s in ((0, 0.1), (1, 0.2), (2, 0.0)) for k in ("v1", "v2")]
+    stored = StoredRun(candidates=[seed, child, loser], evaluations=evals,
+                       admissions=[AdmissionRecord(candidate_id=1, proposal_id=0, admitted=True, reason="won")])
+    board = ScoreBoard(["v1", "v2"], "instance")
+    replay(board, stored, retire_losers=True)
+    assert board.in_pool(1) and board.candidate(1) == child
+    assert board.is_retired(2) and not board.in_pool(2)
